@@ -1,0 +1,1 @@
+"""TFRecord schema and tf.data input pipelines."""

@@ -1,0 +1,42 @@
+"""Shared fixtures: real faces that installed packages ship (no downloads)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def grace_hopper_path() -> str:
+    import matplotlib
+
+    return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    from keras_au.geometry import load_image
+
+    return load_image(grace_hopper_path())
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from keras_au.geometry import FaceDetector
+
+    return FaceDetector()
+
+
+@pytest.fixture(scope="session", params=["astronaut", "grace_hopper"])
+def real_face(request) -> np.ndarray:
+    return request.getfixturevalue(request.param)

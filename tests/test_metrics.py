@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from keras_au.metrics import au_scores, known_mask
+
+
+def test_hand_computed_case_with_unknown_labels():
+    # AU A: labels 1,1,0,0,9 ; preds .9,.2,.7,.1,.9  -> tp1 fn1 fp1 tn1 (the 9 is ignored)
+    # AU B: labels 1,-1,1,999,0 ; preds .6,.9,.4,.1,.3 -> tp1 fn1 tn1 (the -1 and 999 are ignored)
+    y = np.array([[1, 1], [1, -1], [0, 1], [0, 999], [9, 0]])
+    p = np.array([[0.9, 0.6], [0.2, 0.9], [0.7, 0.4], [0.1, 0.1], [0.9, 0.3]])
+    s = au_scores(y, p, aus=(1, 2))
+    np.testing.assert_allclose(s.precision, [0.5, 1.0])
+    np.testing.assert_allclose(s.recall, [0.5, 0.5])
+    np.testing.assert_allclose(s.f1, [0.5, 2 / 3])
+    np.testing.assert_allclose(s.accuracy, [0.5, 2 / 3])
+    np.testing.assert_array_equal(s.support, [4, 3])
+    assert s.mean_f1 == pytest.approx((0.5 + 2 / 3) / 2)
+    assert s.as_dict()["per_au"]["AU02"]["support"] == 3
+
+
+def test_threshold_is_inclusive_and_no_positive_gives_zero_f1():
+    y = np.array([[1, 0], [0, 0]])
+    p = np.array([[0.5, 0.1], [0.49, 0.2]])
+    s = au_scores(y, p)
+    assert s.f1[0] == 1.0
+    assert s.f1[1] == 0.0 and s.accuracy[1] == 1.0
+
+
+def test_known_mask():
+    np.testing.assert_array_equal(known_mask(np.array([0, 1, -1, 9, 999, -5])), [1, 1, 0, 0, 0, 0])
+
+
+def test_shape_mismatch_raises():
+    with pytest.raises(ValueError):
+        au_scores(np.zeros((3, 2)), np.zeros((3, 3)))
+
+
+def test_streaming_keras_metric_agrees_with_numpy():
+    from keras_au.metrics import AUF1Score
+
+    rng = np.random.default_rng(0)
+    y = rng.choice([0, 1, -1, 9, 999], size=(257, 5), p=[0.45, 0.35, 0.1, 0.05, 0.05])
+    p = rng.random((257, 5))
+    m = AUF1Score(num_aus=5, aus=(1, 2, 4, 6, 12))
+    for i in range(0, 257, 64):  # several batches, the last one short
+        m.update_state(y[i : i + 64], p[i : i + 64])
+    ref = au_scores(y, p, aus=(1, 2, 4, 6, 12))
+    assert float(m.result()) == pytest.approx(ref.mean_f1, abs=1e-6)
+    got = m.scores()
+    np.testing.assert_allclose(got.f1, ref.f1, atol=1e-6)
+    np.testing.assert_allclose(got.precision, ref.precision, atol=1e-6)
+    np.testing.assert_array_equal(got.support, ref.support)
+    m.reset_state()
+    assert float(m.result()) == 0.0
+    assert AUF1Score.from_config(m.get_config()).aus == (1, 2, 4, 6, 12)
