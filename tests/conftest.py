@@ -40,3 +40,20 @@ def detector():
 @pytest.fixture(scope="session", params=["astronaut", "grace_hopper"])
 def real_face(request) -> np.ndarray:
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory) -> str:
+    """Labeled BP4D-style records from real faces in ``fold-{0,1,2}/`` (see record_fixtures.py)."""
+    from record_fixtures import write_tiny_records
+
+    return write_tiny_records(str(tmp_path_factory.mktemp("tiny_records")))
+
+
+@pytest.fixture(scope="session")
+def tiny_unlabeled_records(tmp_path_factory) -> str:
+    from record_fixtures import write_tiny_records
+
+    return write_tiny_records(
+        str(tmp_path_factory.mktemp("tiny_unlabeled")), per_fold=4, seed=1, dataset="emotionet", labeled=False
+    )

@@ -1,0 +1,47 @@
+"""`keras-au train`: train one model (RTATL family or the in-the-wild model)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from keras_au.cli import CommandError
+from keras_au.cli._options import add_common, options
+from keras_au.models import registry
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        task = registry.task_module(args.model)
+    except KeyError as e:
+        raise CommandError(str(e)) from e
+    try:
+        result = task.train(**options(args))
+    except (FileNotFoundError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model (rtatl, backbone_t, backbone_g, ofe, roii, wild)")
+    p.add_argument("--model", required=True, choices=registry.model_names())
+    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, run.json)")
+    p.add_argument("--data", help="RTATL: preprocessing output (fold-<k>/ shards)")
+    p.add_argument("--fold", type=int, help="RTATL: test fold k (trains on the other two); default 0")
+    p.add_argument("--unlabeled", help="RTATL: unlabeled records (e.g. EmotioNet/folder preprocessing output)")
+    p.add_argument("--source", help="wild: labeled source-domain records (BP4D)")
+    p.add_argument("--target", help="wild: unlabeled target-domain records (EmotioNet)")
+    p.add_argument("--variant", help="wild: bl, ml or as (paper Table 3); default as")
+    p.add_argument("--dataset", help="AU set (bp4d, disfa, emotionet); default: from the records")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--weights", help="local ImageNet weights file for the ResNet-18 (none are downloaded)")
+    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="jit_compile the train step")
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="continue from the last checkpoint in --out (default)")
+    add_common(p)
+    p.set_defaults(func=run)

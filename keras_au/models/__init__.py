@@ -1,0 +1,1 @@
+"""Models: one folder per published method (``rtatl/``, ``wild/``), shared ResNet in ``resnet.py``."""
