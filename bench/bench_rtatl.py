@@ -1,0 +1,147 @@
+"""RTATL throughput: training examples/s (one joint train step) and inference faces/s.
+
+Synthetic input (random pixels, the built-in mean landmark shape, random labels, half the batch with a
+flow target), so no data files are needed. Prints a table and writes ``bench/results/rtatl.json``.
+
+    python bench/bench_rtatl.py                           # paper size, batch 32, XLA off+on, every device
+    python bench/bench_rtatl.py --device-check            # list devices and exit
+    python bench/bench_rtatl.py --device gpu --mixed-precision --steps 50
+    python bench/bench_rtatl.py --preset ci --steps 3     # quick smoke run
+
+Goal on one H100 (paper preset, batch 32, 192²): >= 500 training images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def synthetic_batch(trainer, batch_size: int, seed: int = 0) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    b = trainer.dummy_batch(batch_size)
+    b["image"] = rng.uniform(0, 255, b["image"].shape).astype("float32")
+    b["landmarks"] = (b["landmarks"] + rng.normal(0, 1.5, b["landmarks"].shape)).astype("float32")
+    b["au_labels"] = rng.integers(-1, 2, b["au_labels"].shape).astype("int32")
+    if "flow" in b:
+        b["flow"] = rng.normal(0, 1, b["flow"].shape).astype("float32")
+        b["has_flow"] = (np.arange(batch_size) % 2).astype("float32")
+    return b
+
+
+def bench_train(cfg, device: str, xla: bool, mixed: bool, batch_size: int, steps: int, warmup: int) -> dict:
+    import tensorflow as tf
+
+    from keras_au.models.rtatl.task import build_trainer
+
+    with tf.device(device):
+        trainer = build_trainer(cfg, mixed=mixed, xla=xla)
+        ds = tf.data.Dataset.from_tensors(synthetic_batch(trainer, batch_size)).repeat()
+        t0 = time.perf_counter()
+        trainer.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)  # trace + compile + warm-up
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+        dt = time.perf_counter() - t0
+    return {"examples_per_s": batch_size * steps / dt, "step_ms": 1000 * dt / steps, "first_call_s": compile_s}
+
+
+def bench_inference(cfg, device: str, xla: bool, mixed: bool, batch_size: int, steps: int, warmup: int) -> dict:
+    import tensorflow as tf
+
+    from keras_au.models.rtatl.task import build_trainer
+
+    with tf.device(device):
+        trainer = build_trainer(cfg, mixed=mixed, compile=False)
+        b = synthetic_batch(trainer, batch_size)
+        inputs = {"image": tf.constant(b["image"]), "landmarks": tf.constant(b["landmarks"])}
+        fn = tf.function(lambda x: trainer.backbone(x, training=False), jit_compile=xla)
+        for _ in range(warmup):
+            fn(inputs).numpy()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn(inputs).numpy()
+        dt = time.perf_counter() - t0
+    return {"faces_per_s": batch_size * steps / dt, "latency_ms": 1000 * dt / steps}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="rtatl", help="variant: rtatl, backbone_t, backbone_g, ofe, roii")
+    p.add_argument("--preset", default="paper", choices=["paper", "demo", "ci"])
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=None, help="timed steps (default 20 on GPU, 3 on CPU)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    p.add_argument("--device", choices=["cpu", "gpu", "all"], default="all")
+    p.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU / mixed_bfloat16 on CPU")
+    p.add_argument("--inference-batches", default="1,32")
+    p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--skip-inference", action="store_true")
+    p.add_argument("--device-check", action="store_true", help="print the visible devices and exit")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "rtatl.json"))
+    args = p.parse_args(argv)
+
+    import tensorflow as tf
+
+    from keras_au.models.rtatl.config import make_config
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if args.device_check:
+        print(json.dumps({"tensorflow": tf.__version__, "cpus": os.cpu_count(),
+                          "gpus": [d.name for d in gpus]}, indent=2))
+        return 0
+    devices = []
+    if args.device in ("cpu", "all"):
+        devices.append("/CPU:0")
+    if args.device in ("gpu", "all") and gpus:
+        devices.append("/GPU:0")
+    if args.device == "gpu" and not gpus:
+        print("no GPU visible", file=sys.stderr)
+        return 1
+    xlas = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
+    cfg = make_config(args.model, args.preset)
+    rows = []
+    for device in devices:
+        steps = args.steps or (20 if "GPU" in device else 3)
+        for xla in xlas:
+            if not args.skip_train:
+                r = bench_train(cfg, device, xla, args.mixed_precision, args.batch_size, steps, args.warmup)
+                rows.append({"what": "train_step", "device": device, "xla": xla, "batch": args.batch_size, **r})
+                print(rows[-1], flush=True)
+            if not args.skip_inference:
+                for bs in (int(x) for x in args.inference_batches.split(",")):
+                    r = bench_inference(cfg, device, xla, args.mixed_precision, bs, max(steps * 5, 10), args.warmup)
+                    rows.append({"what": "inference", "device": device, "xla": xla, "batch": bs, **r})
+                    print(rows[-1], flush=True)
+
+    print(f"\nRTATL {args.model} ({args.preset} preset, {cfg.model.input_size}x{cfg.model.input_size}, "
+          f"mixed precision {'on' if args.mixed_precision else 'off'})")
+    print(f"{'what':11s} {'device':7s} {'xla':4s} {'batch':>5s} {'per s':>9s} {'ms/step':>9s}")
+    for r in rows:
+        rate = r.get("examples_per_s", r.get("faces_per_s"))
+        ms = r.get("step_ms", r.get("latency_ms"))
+        print(f"{r['what']:11s} {r['device'][1:4]:7s} {'on' if r['xla'] else 'off':4s} {r['batch']:5d} "
+              f"{rate:9.1f} {ms:9.1f}")
+    result = {"model": args.model, "preset": args.preset, "input_size": cfg.model.input_size,
+              "mixed_precision": args.mixed_precision, "host": platform.node(), "cpus": os.cpu_count(),
+              "gpus": [d.name for d in gpus], "tensorflow": tf.__version__, "rows": rows,
+              "goal": "H100, paper preset, batch 32: >= 500 training images/s"}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

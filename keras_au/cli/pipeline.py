@@ -1,0 +1,137 @@
+"""`keras-au pipeline run|compile`: the TFX pipeline, locally (cached, MLMD in SQLite) or as a Kubeflow spec.
+
+Unknown ``--flags`` are Beam pipeline args and go to every Beam-using component
+(e.g. ``--direct_running_mode=multi_processing --direct_num_workers=2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from keras_au.cli import CommandError
+from keras_au.cli._options import parse_overrides
+from keras_au.models import registry
+
+
+def config_from_args(args: argparse.Namespace):
+    """PipelineConfig from the shared flags (+ Beam args from the unknown ones)."""
+    from pipeline.configs import PipelineConfig
+
+    try:
+        return PipelineConfig(
+            data_dir=args.data,
+            pipeline_root=args.root,
+            pipeline_name=args.name,
+            dataset=args.dataset,
+            unlabeled_dir=args.unlabeled,
+            model=args.model,
+            preset=args.preset,
+            epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            overrides=parse_overrides(args.set),
+            flow=args.flow,
+            preprocess_options={"workers": args.workers} if args.workers else {},
+            min_mean_f1=args.min_f1,
+            serving_dir=args.serving_dir,
+            beam_pipeline_args=list(getattr(args, "extra", []) or []),
+            enable_cache=args.cache,
+        )
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise CommandError(str(e)) from e
+
+
+def print_run(summary: dict) -> None:
+    """Fold table, push result and cache use of a finished local run."""
+    from pipeline.components.fold_report import REPORT_MD
+    from pipeline.components.pusher import read_push
+
+    states = summary["executions"]
+    cached = sorted(n for n, s in states.items() if s == "CACHED")
+    ran = sorted(n for n, s in states.items() if s == "COMPLETE")
+    print(f"run {summary['run_id']}: {len(ran)} components ran, {len(cached)} cached, {summary['seconds']} s")
+    report_uri = summary["outputs"].get("FoldReport", {}).get("report")
+    if report_uri:
+        with open(os.path.join(report_uri, REPORT_MD)) as f:
+            print(f.read())
+    push_uri = summary["outputs"].get("KerasAuPusher", {}).get("pushed_model")
+    if push_uri:
+        push = read_push(push_uri)
+        print(f"pushed fold {push['fold']} model -> {push['destination']}" if push["pushed"] else push["reason"])
+    if summary.get("log"):
+        print(f"full log: {summary['log']}")
+
+
+def run_local(args: argparse.Namespace) -> int:
+    from pipeline.local_runner import PipelineRunError, run_local
+
+    cfg = config_from_args(args)
+    if not os.path.isdir(cfg.data_dir):
+        raise CommandError(f"--data {cfg.data_dir}: not a directory")
+    try:
+        summary = run_local(cfg, verbose=args.verbose)
+    except PipelineRunError as e:
+        raise CommandError(f"pipeline failed: {e}") from e
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_run(summary)
+    return 0
+
+
+def compile_spec(args: argparse.Namespace) -> int:
+    from pipeline.kubeflow_runner import compile_kubeflow
+
+    cfg = config_from_args(args)
+    try:
+        path = compile_kubeflow(cfg, args.kubeflow, args.image)
+    except ValueError as e:
+        raise CommandError(str(e)) from e
+    print(path)
+    return 0
+
+
+def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> None:
+    p.add_argument("--data", required=True, help="raw dataset root (BP4D or DISFA layout)")
+    p.add_argument("--dataset", default="bp4d", choices=["bp4d", "disfa"], help="layout of --data (default bp4d)")
+    p.add_argument("--unlabeled", help="folder of unlabeled images/videos for the auxiliary tasks (optional)")
+    if root_default:
+        p.add_argument("--root", default=root_default, help=f"pipeline root: artifacts + MLMD (default {root_default})")
+    else:
+        p.add_argument("--root", required=True, help="pipeline root the cluster can write (e.g. gs://bucket/keras-au)")
+    p.add_argument("--name", default="keras-au", help="pipeline name, [a-z0-9][a-z0-9-]{0,127} (default keras-au)")
+    p.add_argument("--model", default="rtatl", choices=registry.model_names(), help="model trained per fold")
+    p.add_argument("--preset", default="paper", choices=["paper", "demo", "ci"],
+                   help="model/training size: paper (default), demo (CPU-sized), ci (tiny)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field (repeatable)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True,
+                   help="TV-L1 flow targets for the OFE task (default on)")
+    p.add_argument("--workers", type=int, help="preprocessing DirectRunner workers (default: Beam args or 1)")
+    p.add_argument("--min-f1", type=float, default=0.5,
+                   help="blessing bar on the fold-mean macro F1, 0..1 (default 0.5)")
+    p.add_argument("--serving-dir", help="Pusher destination (default <root>/serving_model); gets keras_au/<version>/")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="reuse finished components from earlier runs (default on)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pipeline", help="TFX pipeline: run locally (cached) or compile for Kubeflow")
+    psub = p.add_subparsers(dest="pipeline_command", metavar="SUBCOMMAND")
+    r = psub.add_parser("run", help="run with LocalDagRunner (SQLite MLMD under --root; re-runs reuse the cache)")
+    _add_config_flags(r, os.path.join("runs", "pipeline"))
+    r.add_argument("--verbose", action="store_true", help="show TFX/Beam/Keras output instead of writing it to a log")
+    r.add_argument("--json", action="store_true", help="print the run summary (states, artifact URIs) as JSON")
+    r.set_defaults(func=run_local, accepts_extra=True)
+    c = psub.add_parser("compile", help="compile a Kubeflow Pipelines v2 spec (KubeflowV2DagRunner), offline")
+    c.add_argument("--kubeflow", required=True, metavar="OUT.yaml", help="spec to write (.yaml or .json)")
+    c.add_argument("--image", required=True, help="container image with keras-au installed")
+    _add_config_flags(c, None)
+    c.set_defaults(func=compile_spec, accepts_extra=True)
+    p.set_defaults(func=lambda args: p.print_help() or 1)

@@ -1,0 +1,45 @@
+"""Masked losses shared by the model families (Keras ops, any backend).
+
+Every loss returns a scalar that is exactly 0 — never NaN — when nothing is selected (a batch with
+no labeled example, no flow target, no usable landmarks), so mixed labeled/unlabeled training is safe.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+
+def known_label_mask(labels):
+    """1.0 where an AU label is 0/1, 0.0 where it is unknown (negative)."""
+    return ops.cast(ops.greater_equal(labels, 0), "float32")
+
+
+def weighted_mean(values, weights):
+    """sum(values * weights) / max(sum(weights), 1): the mean over selected entries, 0 if none."""
+    values = ops.cast(values, "float32")
+    weights = ops.cast(weights, "float32")
+    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def bce_with_logits(targets, logits):
+    """Element-wise stable binary cross-entropy on logits."""
+    x = ops.cast(logits, "float32")
+    y = ops.cast(targets, "float32")
+    return ops.maximum(x, 0.0) - x * y + ops.log1p(ops.exp(-ops.abs(x)))
+
+
+def masked_bce(labels, logits, mask=None):
+    """Mean BCE over entries whose label is known (and ``mask`` is set); labels < 0 are unknown."""
+    known = known_label_mask(labels)
+    if mask is not None:
+        known = known * ops.cast(mask, "float32")
+    targets = ops.where(known > 0, ops.cast(labels, "float32"), 0.0)
+    return weighted_mean(bce_with_logits(targets, logits), known)
+
+
+def masked_l1(pred, target, example_weights):
+    """Mean absolute error per example, averaged over examples with weight > 0 (weights (B,))."""
+    pred = ops.cast(pred, "float32")
+    target = ops.cast(target, "float32")
+    per_example = ops.mean(ops.reshape(ops.abs(pred - target), (ops.shape(pred)[0], -1)), axis=-1)
+    return weighted_mean(per_example, example_weights)

@@ -1,0 +1,85 @@
+"""Media files: which extensions are images or videos, and a video frame reader with clear errors.
+
+Video decoding goes through ``cv2.VideoCapture`` (FFmpeg backend of the OpenCV wheel). A file
+that cannot be opened, or opens but yields no frame, raises ``MediaError`` with
+``reason="video_read_error"``; a video that stops before the frame count its container
+announces is flagged by ``VideoReader.ended_early`` (truncated files decode up to the damage).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Optional
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
+
+
+class MediaError(ValueError):
+    """A media file that cannot be read; ``reason`` is the short code used in reports."""
+
+    def __init__(self, message: str, reason: str = "video_read_error"):
+        super().__init__(message)
+        self.reason = reason
+
+
+def is_image(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def is_video(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+
+class VideoReader:
+    """Sequential frame reader: ``for index, frame in reader.frames(need)`` yields 0-based indices.
+
+    ``need(index)`` decides whether a frame is converted to RGB (``frame`` is None otherwise),
+    so skipped frames only cost a ``grab``. ``max_index`` stops reading after that index.
+    """
+
+    def __init__(self, path: str):
+        self.path = os.fspath(path)
+        self.frames_decoded = 0
+        self.reached_end = False
+        self.expected_frames: Optional[int] = None
+
+    def frames(self, need=lambda index: True, max_index: Optional[int] = None) -> Iterator[tuple[int, Optional[np.ndarray]]]:
+        import cv2
+
+        if not os.path.isfile(self.path):
+            raise MediaError(f"{self.path}: no such video file", "missing")
+        if os.path.getsize(self.path) == 0:
+            raise MediaError(f"{self.path}: video file is empty", "empty")
+        cap = cv2.VideoCapture(self.path)
+        try:
+            if not cap.isOpened():
+                raise MediaError(f"{self.path}: cannot open video (corrupt, unsupported codec or not a video)")
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            self.expected_frames = count if count > 0 else None
+            index = 0
+            while max_index is None or index <= max_index:
+                if not cap.grab():
+                    self.reached_end = True
+                    break
+                frame = None
+                if need(index):
+                    ok, bgr = cap.retrieve()
+                    if not ok or bgr is None:
+                        self.reached_end = True
+                        break
+                    frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else np.dstack([bgr] * 3)
+                self.frames_decoded = index + 1
+                yield index, frame
+                index += 1
+            if self.frames_decoded == 0 and self.reached_end:
+                raise MediaError(f"{self.path}: video opened but no frame could be decoded")
+        finally:
+            cap.release()
+
+    @property
+    def ended_early(self) -> bool:
+        """True when the stream ended before the container's announced frame count."""
+        return bool(self.reached_end and self.expected_frames and self.frames_decoded < self.expected_frames)

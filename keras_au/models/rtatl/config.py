@@ -1,0 +1,208 @@
+"""RTATL configuration: model widths, training settings, variants (paper Table 1) and presets.
+
+The paper fixes ResNet-18, d = 128, 8 heads, 1 encoder + 1 decoder, 48x48 inpainting patches,
+5-layer G/D/C, a 2-layer transposed-conv flow head, lambda1 = lambda2 = 0.1, lambda_f = 0.2 and
+Adam 3e-4. Everything else (marked "choice") was chosen so the paper preset lands on the paper's
+parameter counts (54.62 M training / 19.12 M inference); docs/rtatl.md lists the reasoning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from keras_au.au import dataset_aus
+from keras_au.data.schema import IMAGE_SIZE
+
+# Mean aligned 68-point shape (200x200 frame) of the two real faces the packages ship (scikit-image's
+# astronaut, matplotlib's Grace Hopper), aligned with keras_au.geometry.align_face. Used for RoIs when an
+# example has no landmarks, until training replaces it with the training set's mean shape.
+DEFAULT_MEAN_LANDMARKS_200 = (
+    (39.6, 78.3), (41.0, 94.3), (43.3, 109.7), (45.6, 125.4), (51.5, 140.4), (59.9, 152.3), (71.9, 162.5),
+    (84.9, 170.4), (100.5, 172.8), (115.9, 170.5), (130.5, 163.0), (143.4, 153.5), (153.2, 141.3),
+    (160.1, 127.4), (163.2, 111.4), (165.3, 94.7), (167.1, 78.0), (46.2, 64.5), (53.1, 54.6), (64.1, 51.9),
+    (75.6, 54.0), (86.1, 58.8), (113.1, 58.5), (123.7, 53.8), (135.7, 52.9), (147.2, 55.0), (154.6, 63.9),
+    (99.3, 73.8), (99.6, 84.4), (99.9, 95.3), (99.9, 106.2), (85.3, 111.9), (92.4, 113.7), (99.9, 116.1),
+    (107.0, 114.4), (113.9, 112.4), (59.3, 75.1), (65.8, 70.7), (74.3, 70.3), (81.9, 76.9), (74.0, 77.9),
+    (65.1, 78.2), (118.3, 76.7), (125.8, 71.2), (134.0, 70.9), (141.1, 74.4), (134.7, 78.1), (126.5, 77.7),
+    (72.0, 128.8), (81.6, 126.7), (91.8, 125.9), (98.3, 128.0), (105.5, 126.2), (116.3, 126.9), (127.9, 127.4),
+    (116.8, 138.9), (106.7, 143.0), (98.5, 144.0), (91.4, 143.4), (81.4, 138.7), (76.1, 129.5), (91.5, 131.4),
+    (98.6, 132.1), (105.8, 131.0), (124.2, 128.6), (106.0, 135.8), (99.2, 136.2), (91.7, 136.2),
+)
+
+# Paper Table 1 rows: model name -> (relation, RoI inpainting, optical-flow estimation)
+VARIANTS: dict[str, tuple[str, bool, bool]] = {
+    "backbone_g": ("gcn", False, False),
+    "backbone_t": ("transformer", False, False),
+    "ofe": ("transformer", False, True),
+    "roii": ("transformer", True, False),
+    "rtatl": ("transformer", True, True),
+}
+
+
+def default_mean_landmarks(input_size: int) -> list[list[float]]:
+    """The built-in mean shape in the centre-cropped ``input_size`` frame."""
+    off = (IMAGE_SIZE - input_size) / 2.0
+    return (np.asarray(DEFAULT_MEAN_LANDMARKS_200, np.float32) - off).round(2).tolist()
+
+
+@dataclass
+class ModelConfig:
+    """Architecture. Sizes in pixels refer to the model's internal ``image_size`` frame."""
+
+    aus: tuple = dataset_aus("bp4d")
+    input_size: int = 192  # side S of the crops fed to the model (pipeline crop; export input)
+    image_size: int = 192  # side the model works at (input resized when smaller: demo/ci presets)
+    resnet_width: int = 64  # ResNet-18 first-stage channels (paper: standard ResNet-18)
+    fpn_channels: int = 256  # choice: FPN lateral/fused width
+    roi_size: int = 12  # choice: RoI crop side on the stride-4 fused map (12 cells = 48 px = patch size)
+    roi_channels: int = 144  # choice: hidden width of each AU's two-conv RoI module
+    dim: int = 128  # d (paper)
+    heads: int = 8  # paper
+    ffn_dim: int = 2048  # choice: transformer feed-forward width (PyTorch nn.Transformer default)
+    dropout: float = 0.1  # choice: PyTorch default
+    relation: str = "transformer"  # "transformer" (Backbone^T) or "gcn" (Backbone^G)
+    gcn_layers: int = 2  # choice
+    prior_graph: Optional[list] = None  # A x A label co-occurrence prior (GCN); identity when None
+    global_hidden: int = 0  # choice: hidden units of the global FC (0 = one linear layer)
+    mean_landmarks: Optional[list] = None  # 68 x 2, input_size frame; built-in default when None
+    patch_size: int = 48  # inpainting patch side (paper)
+    g_widths: tuple = (1024, 512, 256, 128)  # choice: generator transposed-conv widths
+    d_widths: tuple = (128, 256, 512, 1024)  # choice: discriminator conv widths
+    c_widths: tuple = (128, 256, 512, 1024)  # choice: auxiliary AU classifier conv widths
+    flow_channels: int = 256  # choice: hidden width of the two-layer flow head
+
+    @property
+    def num_aus(self) -> int:
+        return len(self.aus)
+
+    @property
+    def flow_size(self) -> int:
+        """Side of the predicted flow grid (stride 4 of ``image_size``)."""
+        return self.image_size // 4
+
+    def resolved_mean_landmarks(self) -> np.ndarray:
+        lm = self.mean_landmarks if self.mean_landmarks is not None else default_mean_landmarks(self.input_size)
+        return np.asarray(lm, np.float32).reshape(68, 2)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    steps_per_epoch: int = 1000
+    batch_size: int = 32
+    learning_rate: float = 3e-4  # paper (backbone + G + flow head)
+    critic_learning_rate: float = 3e-4  # paper (D + C)
+    lambda_adv: float = 0.1  # lambda1 (paper)
+    lambda_cls: float = 0.1  # lambda2 (paper)
+    lambda_flow: float = 0.2  # lambda_f (paper)
+    unlabeled_fraction: float = 0.5  # choice: share of unlabeled examples per batch when --unlabeled is given
+    intact_max_blanked: float = 0.25  # choice: an AU's L_sup is kept when <= this share of its RoIs is blanked
+    pseudo_threshold: float = 0.5  # pseudo-labels for unlabeled images (C losses)
+    shuffle_buffer: int = 2048
+    seed: int = 0
+    xla: bool = False
+    mixed_precision: bool = False
+
+
+@dataclass
+class RTATLConfig:
+    model_name: str = "rtatl"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def relation(self) -> str:
+        return self.model.relation
+
+    @property
+    def roii(self) -> bool:
+        return VARIANTS[self.model_name][1]
+
+    @property
+    def ofe(self) -> bool:
+        return VARIANTS[self.model_name][2]
+
+    def to_dict(self) -> dict:
+        return {"model_name": self.model_name, "model": _jsonable(dataclasses.asdict(self.model)),
+                "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RTATLConfig":
+        m = dict(d.get("model", {}))
+        for k in TUPLE_FIELDS:
+            if k in m:
+                m[k] = tuple(m[k])
+        return cls(model_name=d.get("model_name", "rtatl"), model=ModelConfig(**m), train=TrainConfig(**d.get("train", {})))
+
+
+TUPLE_FIELDS = ("aus", "g_widths", "d_widths", "c_widths")
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {"model": {}, "train": {}},
+    # CPU-sized: a few epochs of the embedded sample within minutes on 2 cores.
+    "demo": {
+        "model": dict(image_size=128, resnet_width=32, fpn_channels=64, roi_size=8, roi_channels=64, dim=64,
+                      ffn_dim=256, patch_size=32, g_widths=(256, 128, 64, 32), d_widths=(32, 64, 128, 256),
+                      c_widths=(32, 64, 128, 256), flow_channels=64),
+        "train": dict(epochs=4, steps_per_epoch=40, batch_size=16, shuffle_buffer=256),
+    },
+    # Tiny: seconds per epoch, for tests.
+    "ci": {
+        "model": dict(image_size=64, resnet_width=8, fpn_channels=16, roi_size=4, roi_channels=16, dim=16,
+                      ffn_dim=32, dropout=0.0, patch_size=16, g_widths=(32, 16, 16, 8), d_widths=(8, 16, 16, 32),
+                      c_widths=(8, 16, 16, 32), flow_channels=16),
+        "train": dict(epochs=2, steps_per_epoch=3, batch_size=4, shuffle_buffer=16),
+    },
+}
+
+
+def make_config(model_name: str = "rtatl", preset: str = "paper", aus=None, overrides: Optional[dict] = None,
+                **train_fields) -> RTATLConfig:
+    """Config for a Table 1 variant and preset; ``overrides`` maps field names (optionally
+    ``model.<f>``/``train.<f>``) to values; ``train_fields`` are TrainConfig fields (None ignored)."""
+    if model_name not in VARIANTS:
+        raise ValueError(f"unknown RTATL variant {model_name!r}; known: {', '.join(VARIANTS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    m = dict(PRESETS[preset]["model"], relation=VARIANTS[model_name][0])
+    t = dict(PRESETS[preset]["train"])
+    if aus is not None:
+        m["aus"] = tuple(int(a) for a in aus)
+    t.update({k: v for k, v in train_fields.items() if v is not None})
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key, value in (overrides or {}).items():
+        section, _, name = key.rpartition(".")
+        if section not in ("", "model", "train"):
+            raise ValueError(f"override {key!r}: section must be model or train")
+        if name in model_fields and section in ("", "model"):
+            m[name] = tuple(value) if name in TUPLE_FIELDS and isinstance(value, list) else value
+        elif name in train_names and section in ("", "train"):
+            t[name] = value
+        else:
+            raise ValueError(f"unknown config field {key!r}")
+    if m.get("relation", "transformer") not in ("transformer", "gcn"):
+        raise ValueError("relation must be 'transformer' or 'gcn'")
+    cfg = RTATLConfig(model_name=model_name, model=ModelConfig(**m), train=TrainConfig(**t))
+    _validate(cfg.model)
+    return cfg
+
+
+def _validate(m: ModelConfig) -> None:
+    if m.image_size % 32:
+        raise ValueError(f"image_size must be a multiple of 32 (ResNet stride), got {m.image_size}")
+    if m.image_size > m.input_size:
+        raise ValueError("image_size must not exceed input_size (the model only downsamples)")
+    if m.patch_size % 16:
+        raise ValueError(f"patch_size must be a multiple of 16 (4 stride-2 layers in G/D/C), got {m.patch_size}")
+    if m.dim % m.heads:
+        raise ValueError(f"dim {m.dim} must be divisible by heads {m.heads}")

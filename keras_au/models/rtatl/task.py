@@ -1,0 +1,384 @@
+"""RTATL family entry points for the ``keras-au`` CLI (see ``keras_au.models.registry``).
+
+``train`` -> run directory (``run.json``, ``checkpoint/state.npz``, ``logs/`` for TensorBoard,
+``history.json``); ``evaluate`` -> per-AU F1 table, ``scores.json``, ``f1.png`` (+ Figs. 5-7);
+``summary`` -> params/FLOPs of the training and inference graphs; ``export`` -> inference-only model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+from keras_au.au import au_label, dataset_aus
+from keras_au.data.schema import IMAGE_SIZE
+from keras_au.models.rtatl.config import VARIANTS, RTATLConfig, make_config
+
+MODEL_KEYS = ("image", "landmarks", "has_landmarks", "au_labels", "labeled", "flow", "has_flow")
+PAPER_SIZE = {"training": {"params": 54.62e6, "flops": 10.75e9}, "inference": {"params": 19.12e6, "flops": 5.57e9}}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def precision_policy(mixed: bool):
+    """Builds layers under mixed precision (float16 on GPU, bfloat16 on CPU) and restores the policy."""
+    import keras
+    import tensorflow as tf
+
+    previous = keras.config.dtype_policy()
+    if mixed:
+        keras.config.set_dtype_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed: bool = False, xla: bool = False,
+                  compile: bool = True):
+    """Trainer with every variable created (and optimizers built when ``compile``)."""
+    from keras_au.models.rtatl.trainer import RTATLTrainer
+
+    with precision_policy(mixed):
+        trainer = RTATLTrainer(cfg.to_dict(), weights_path=weights)
+        if compile:
+            trainer.compile(jit_compile=bool(xla))
+        else:
+            trainer.build_all()
+    return trainer
+
+
+def record_aus(files: list) -> tuple[int, ...]:
+    """AU numbers stored in the first record (``au_ids``)."""
+    import tensorflow as tf
+
+    from keras_au.data.input_pipeline import _compression
+
+    for raw in tf.data.TFRecordDataset(files[:1], compression_type=_compression(files[0])).take(1):
+        ex = tf.train.Example.FromString(raw.numpy())
+        return tuple(int(a) for a in ex.features.feature["au_ids"].int64_list.value)
+    raise ValueError(f"{files[0]} holds no records")
+
+
+def scan_records(files: list, num_aus: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Labels (N, A), landmark sum over records with landmarks (68, 2) in the 200 frame, and their count.
+
+    Parses only these keys (no image decoding), so a full dataset scans in seconds.
+    """
+    import tensorflow as tf
+
+    spec = {"au_labels": tf.io.FixedLenFeature([num_aus], tf.int64),
+            "landmarks": tf.io.FixedLenFeature([136], tf.float32),
+            "has_landmarks": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+    ds = tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda p: tf.data.TFRecordDataset(p, compression_type=tf.where(tf.strings.regex_full_match(p, ".*\\.gz"),
+                                                                       "GZIP", "")), cycle_length=4)
+    ds = ds.batch(1024).map(lambda s: tf.io.parse_example(s, spec))
+    labels, lm_sum, n_lm = [], np.zeros((68, 2)), 0
+    for b in ds.as_numpy_iterator():
+        labels.append(b["au_labels"])
+        lm = b["landmarks"].reshape(-1, 68, 2)
+        ok = (b["has_landmarks"] > 0) & np.all(np.isfinite(lm), axis=(1, 2))
+        lm_sum += lm[ok].sum(0)
+        n_lm += int(ok.sum())
+    return np.concatenate(labels) if labels else np.zeros((0, num_aus)), lm_sum, n_lm
+
+
+def _files(data: str, folds: list[int]) -> list[str]:
+    from keras_au.data.input_pipeline import fold_files
+
+    if not data:
+        raise ValueError("--data is required (a preprocessing output with fold-<k>/ shards)")
+    if not os.path.isdir(data):
+        raise FileNotFoundError(f"--data {data} is not a directory")
+    return fold_files(data, folds)
+
+
+def _keep_model_keys(example: dict) -> dict:
+    return {k: v for k, v in example.items() if k in MODEL_KEYS}
+
+
+def training_dataset(cfg: RTATLConfig, files: list, unlabeled_files: Optional[list], skip_batches: int = 0):
+    """Deterministic (given ``cfg.train.seed``) repeating batches, labeled and unlabeled mixed."""
+    import tensorflow as tf
+
+    from keras_au.data.input_pipeline import InputConfig, build_dataset, mix_datasets, peek_num_aus
+
+    m, t = cfg.model, cfg.train
+    flow_size = m.flow_size if cfg.ofe else None
+
+    def stream(pattern, num_aus):
+        ic = InputConfig(pattern, batch_size=t.batch_size, crop_size=m.input_size, training=True,
+                         flow_size=flow_size, num_aus=num_aus, shuffle_buffer=t.shuffle_buffer, seed=t.seed)
+        return build_dataset(ic, batched=False).map(_keep_model_keys)
+
+    labeled = stream(files, m.num_aus)
+    if unlabeled_files:
+        unl = stream(unlabeled_files, peek_num_aus(unlabeled_files))
+        # Unlabeled records may carry another AU list (e.g. EmotioNet-6): all of them count as unknown here.
+        unl = unl.map(lambda e: {**e, "au_labels": -tf.ones((m.num_aus,), tf.int32), "labeled": tf.constant(0.0)})
+        ds = mix_datasets(labeled, unl, t.unlabeled_fraction, t.batch_size, seed=t.seed)
+    else:
+        ds = labeled.batch(t.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ds.skip(skip_batches) if skip_batches else ds
+
+
+# -- train -----------------------------------------------------------------------------------------
+def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold: Optional[int] = None,
+          unlabeled: Optional[str] = None, dataset: Optional[str] = None, epochs: Optional[int] = None,
+          steps_per_epoch: Optional[int] = None, batch_size: Optional[int] = None, seed: Optional[int] = None,
+          weights: Optional[str] = None, xla: Optional[bool] = None, mixed_precision: Optional[bool] = None,
+          resume: bool = True, preset: str = "paper", overrides: Optional[dict] = None, verbose="auto",
+          callbacks: Optional[list] = None, **options) -> dict:
+    """Trains one variant on folds != ``fold`` of ``data`` (+ ``unlabeled`` records) into ``out``.
+
+    Resumes from ``out/checkpoint`` when present (same final weights as an uninterrupted run: the input
+    order, augmentation and in-step randomness are all keyed on the seed and the step). ``callbacks``
+    are extra Keras callbacks, run after the checkpoint is written.
+    """
+    import keras
+
+    from keras_au.data.input_pipeline import list_files
+    from keras_au.models.rtatl.checkpoint import EpochCheckpoint, checkpoint_path, load_state
+
+    if not out:
+        raise ValueError("--out is required")
+    if model not in VARIANTS:
+        raise ValueError(f"{model!r} is not an RTATL variant ({', '.join(VARIANTS)})")
+    fold = 0 if fold is None else int(fold)
+    if fold not in (0, 1, 2):
+        raise ValueError(f"--fold must be 0, 1 or 2, got {fold}")
+    train_files = _files(data, [k for k in range(3) if k != fold])
+    unlabeled_files = list_files(unlabeled) if unlabeled else None
+    ckpt = checkpoint_path(out)
+    run_json = os.path.join(out, "run.json")
+    resuming = bool(resume) and os.path.isfile(ckpt) and os.path.isfile(run_json)
+
+    if resuming:
+        with open(run_json) as f:
+            info = json.load(f)
+        if info.get("model") != model:
+            raise ValueError(f"{out} holds a {info.get('model')} run; use another --out or --no-resume")
+        cfg = RTATLConfig.from_dict(info["config"])
+        # Only the schedule may change on resume (e.g. more epochs); the model must not.
+        cfg.train.epochs = int(epochs) if epochs is not None else cfg.train.epochs
+    else:
+        aus = dataset_aus(dataset) if dataset else record_aus(train_files)
+        cfg = make_config(model, preset, aus=aus, overrides=overrides, epochs=epochs,
+                          steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=seed, xla=xla,
+                          mixed_precision=mixed_precision)
+        labels, lm_sum, n_lm = scan_records(train_files, cfg.model.num_aus)
+        if n_lm:
+            off = (IMAGE_SIZE - cfg.model.input_size) / 2.0
+            cfg.model.mean_landmarks = (lm_sum / n_lm - off).round(3).tolist()
+        if cfg.relation == "gcn":
+            from keras_au.models.rtatl.gcn_relation import prior_graph_from_labels
+
+            cfg.model.prior_graph = prior_graph_from_labels(labels).tolist()
+        os.makedirs(out, exist_ok=True)
+        info = {"model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
+                "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "weights": weights,
+                "aus": list(cfg.model.aus), "train_records": int(len(labels)),
+                "train_records_with_landmarks": int(n_lm), "config": cfg.to_dict()}
+        with open(run_json, "w") as f:
+            json.dump(info, f, indent=2)
+
+    t = cfg.train
+    keras.utils.set_random_seed(t.seed)
+    trainer = build_trainer(cfg, weights=None if resuming else weights, mixed=t.mixed_precision, xla=t.xla)
+    initial_epoch = load_state(trainer, ckpt) if resuming else 0
+    history_path = os.path.join(out, "history.json")
+    history = {}
+    if resuming and os.path.isfile(history_path):
+        with open(history_path) as f:
+            history = json.load(f)
+    if initial_epoch < t.epochs:
+        ds = training_dataset(cfg, train_files, unlabeled_files, skip_batches=initial_epoch * t.steps_per_epoch)
+        cbs = [EpochCheckpoint(ckpt), keras.callbacks.TensorBoard(os.path.join(out, "logs")), *(callbacks or [])]
+        h = trainer.fit(ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, initial_epoch=initial_epoch,
+                        callbacks=cbs, verbose=verbose)
+        for k, v in h.history.items():
+            history.setdefault(k, []).extend(float(x) for x in v)
+        with open(history_path, "w") as f:
+            json.dump(history, f, indent=2)
+    info.update(completed_epochs=t.epochs, resumed_from_epoch=initial_epoch if resuming else None,
+                checkpoint=os.path.relpath(ckpt, out))
+    with open(run_json, "w") as f:
+        json.dump(info, f, indent=2)
+    last = {k: v[-1] for k, v in history.items() if v}
+    return {"run_dir": out, "model": model, "epochs": t.epochs, "resumed_from_epoch": info["resumed_from_epoch"],
+            "final_metrics": last}
+
+
+# -- loading a run ---------------------------------------------------------------------------------
+def load_run(run_dir: str):
+    """(run info, config, trainer with the latest checkpoint's model weights; float32, not compiled)."""
+    from keras_au.models.registry import run_info
+    from keras_au.models.rtatl.checkpoint import checkpoint_path, load_state
+
+    info = run_info(run_dir)
+    cfg = RTATLConfig.from_dict(info["config"])
+    trainer = build_trainer(cfg, compile=False)
+    load_state(trainer, checkpoint_path(run_dir), groups=("model",))
+    return info, cfg, trainer
+
+
+# -- evaluate --------------------------------------------------------------------------------------
+def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = None, out: Optional[str] = None,
+             figures: bool = False, json: bool = False, batch_size: int = 32, **options) -> dict:
+    """Per-AU F1/accuracy on the run's test fold (or ``data``): prints a table, writes JSON + bar plot."""
+    import json as _json
+
+    import tensorflow as tf
+
+    from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
+    from keras_au.metrics import au_scores
+    from keras_au.models.rtatl import figures as figs
+
+    info, cfg, trainer = load_run(run_dir)
+    m = cfg.model
+    data = data or info.get("data")
+    fold = info.get("fold", 0) if fold is None else int(fold)
+    if data and os.path.isdir(os.path.join(data, f"fold-{fold}")):
+        files = _files(data, [fold])
+    else:
+        files = list_files(data)
+    out = out or os.path.join(run_dir, "eval")
+    os.makedirs(out, exist_ok=True)
+    ic = InputConfig(files, batch_size=batch_size, crop_size=m.input_size, training=False,
+                     flow_size=m.flow_size if cfg.ofe else None, num_aus=m.num_aus)
+    predict = tf.function(lambda b: trainer.backbone({"image": b["image"], "landmarks": b["landmarks"]}))
+    labels, probs, n_no_lm = [], [], 0
+    for b in build_dataset(ic):
+        probs.append(predict(b).numpy())
+        labels.append(b["au_labels"].numpy())
+        n_no_lm += int(np.sum(b["has_landmarks"].numpy() <= 0))
+    if not labels:
+        raise ValueError(f"no test records in {files}")
+    labels, probs = np.concatenate(labels), np.concatenate(probs)
+    scores = au_scores(labels, probs, aus=m.aus).as_dict()
+    scores.update(model=info["model"], run_dir=run_dir, records=int(len(labels)), fold=fold,
+                  records_without_landmarks=n_no_lm, records_without_labels=int(np.sum(np.all(labels < 0, 1))))
+    _print_table(scores, info["model"])
+    files_written = {"scores": os.path.join(out, "scores.json"),
+                     "f1_plot": figs.plot_f1_bars(scores, os.path.join(out, "f1.png"),
+                                                  f"{info['model']} fold {fold}: mean F1 {100 * scores['mean_f1']:.1f}")}
+    if figures:
+        files_written.update(write_figures(trainer, cfg, ic, out))
+    scores["files"] = files_written
+    with open(files_written["scores"], "w") as f:
+        _json.dump(scores, f, indent=2)
+    return scores
+
+
+def _print_table(scores: dict, model: str) -> None:
+    print(f"{model}: per-AU F1 / accuracy (%) over {scores['records']} records")
+    print(f"{'AU':6s} {'F1':>6s} {'acc':>6s} {'n':>7s}")
+    for name, s in scores["per_au"].items():
+        print(f"{name:6s} {100 * s['f1']:6.1f} {100 * s['accuracy']:6.1f} {s['support']:7d}")
+    print(f"{'mean':6s} {100 * scores['mean_f1']:6.1f} {100 * scores['mean_accuracy']:6.1f}")
+
+
+def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4) -> dict:
+    """Figs. 5 (flow, OFE variants), 6 (inpainting, RoII variants), 7 (AU indicators, transformer variants)."""
+    import tensorflow as tf
+
+    from keras_au.data.input_pipeline import build_dataset
+    from keras_au.models.rtatl import figures as figs
+
+    m = cfg.model
+    written = {}
+    batch = next(iter(build_dataset(ic)))
+    batch = {k: v[:rows] for k, v in batch.items() if k in MODEL_KEYS}
+    res = trainer.training_forward(batch, training=False, step=1)
+    image = tf.image.resize(batch["image"], (m.image_size, m.image_size)).numpy() if m.image_size != m.input_size \
+        else batch["image"].numpy()
+    if cfg.ofe:
+        has = batch["has_flow"].numpy() > 0
+        if has.any():
+            target = trainer._flow_target(batch).numpy()
+            written["fig5"] = figs.plot_flow(image[has], target[has], res["flow"].numpy()[has],
+                                             os.path.join(out, "fig5_flow.png"))
+    if cfg.roii:
+        normed, unit, lm, _ = trainer.backbone.preprocess(batch["image"], batch["landmarks"])
+        centers = trainer.backbone.au_centers(lm).numpy()
+        chosen = trainer.prepare(batch, 1)["chosen"].numpy()
+        orig = (unit.numpy() + 1.0) / 2.0
+        mask = res["blank_mask"].numpy()
+        blanked = orig * (1.0 - mask) + 0.5 * mask
+        fake = (res["fake"].numpy().reshape(len(orig), 2, m.patch_size, m.patch_size, 3) + 1.0) / 2.0
+        inpainted = np.stack([figs.paste_patches(blanked[i], fake[i], centers[i, chosen[i]])
+                              for i in range(len(orig))])
+        written["fig6"] = figs.plot_inpainting(orig, blanked, inpainted, [au_label(m.aus[c]) for c in chosen],
+                                               os.path.join(out, "fig6_inpainting.png"))
+    if trainer.backbone.au_indicators is not None:
+        written["fig7"] = figs.plot_indicator_similarity(trainer.backbone.au_indicators, m.aus,
+                                                         os.path.join(out, "fig7_au_indicators.png"))
+    return written
+
+
+# -- summary ---------------------------------------------------------------------------------------
+def summary(model: str = "rtatl", dataset: str = "bp4d", preset: str = "paper", overrides: Optional[dict] = None,
+            flops: bool = True, **options) -> dict:
+    """Parameters and FLOPs (multiply-adds, 1 MAC = 1 FLOP) of the training and inference graphs for one image."""
+    import tensorflow as tf
+
+    from keras_au.models.flops import count_macs, count_params
+
+    cfg = make_config(model, preset, aus=dataset_aus(dataset), overrides=overrides)
+    trainer = build_trainer(cfg, compile=False)
+    m = cfg.model
+    s = m.input_size
+    spec = {"image": tf.TensorSpec((1, s, s, 3), tf.float32), "landmarks": tf.TensorSpec((1, 68, 2), tf.float32)}
+    result = {
+        "training": {"params": count_params(trainer.trainable_weights)},
+        "inference": {"params": count_params(trainer.backbone.trainable_weights)},
+    }
+    if flops:
+        train_spec = dict(spec, au_labels=tf.TensorSpec((1, m.num_aus), tf.int32))
+        result["training"]["flops"] = count_macs(lambda d: trainer.training_forward(d), train_spec)
+        result["inference"]["flops"] = count_macs(lambda d: trainer.backbone(d), spec)
+    parts = {"backbone": trainer.backbone}
+    for name in ("generator", "discriminator", "au_classifier", "flow_head"):
+        if hasattr(trainer, name):
+            parts[name] = getattr(trainer, name)
+    result["parts"] = {k: count_params(v.trainable_weights) for k, v in parts.items()}
+    result["notes"] = [
+        f"{model} ({preset} preset, {dataset}: {m.num_aus} AUs), input {s}x{s}; trainable parameters only",
+        "FLOPs = multiply-adds of convs/matmuls/einsums for one image (1 MAC = 1 FLOP; x2 for the other convention)",
+        "training graph = backbone + flow head + G on 2 patches + D and C on 2 real + 2 generated patches",
+        "paper (RTATL, BP4D): training 54.62 M / 10.75 GFLOPs, inference 19.12 M / 5.57 GFLOPs",
+    ]
+    return result
+
+
+# -- export ----------------------------------------------------------------------------------------
+def export(run_dir: str, out: str, **options) -> str:
+    """Writes ``out/model.keras`` (backbone only: {"image", "landmarks"} -> probabilities) + ``export.json``."""
+    from keras_au.models.rtatl.backbone import build_inference_model
+
+    info, cfg, trainer = load_run(run_dir)
+    m = cfg.model
+    model = build_inference_model(trainer.backbone)
+    os.makedirs(out, exist_ok=True)
+    model.save(os.path.join(out, "model.keras"))
+    meta = {
+        "model": info["model"], "family": "rtatl", "aus": list(m.aus), "au_names": [au_label(a) for a in m.aus],
+        "input_size": m.input_size, "inputs": {"image": [None, m.input_size, m.input_size, 3],
+                                                "landmarks": [None, 68, 2]},
+        "output": "au_probabilities", "threshold": 0.5,
+        "normalisation": "raw RGB in [0, 255]; ImageNet mean/std applied inside the model",
+        "landmarks_frame": f"68 dlib points in the centre-cropped {m.input_size}x{m.input_size} frame of the "
+                           f"{IMAGE_SIZE}x{IMAGE_SIZE} aligned face",
+        "mean_landmarks": np.round(m.resolved_mean_landmarks(), 3).tolist(),
+        "custom_objects_module": "keras_au.models.rtatl",
+        "params": int(sum(int(np.prod(w.shape)) for w in model.weights)),
+        "source_run": os.path.abspath(run_dir),
+    }
+    with open(os.path.join(out, "export.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    return out

@@ -1,0 +1,173 @@
+"""Configuration of the in-the-wild AU model: architecture, loss weights, training, presets, variants.
+
+Presets (sizes): ``paper`` (176x176 input, the paper's/ADLD's widths), ``demo`` (CPU-sized: 88x88 network
+input, half widths), ``ci`` (tiny, seconds). The data crop is always ``crop_size`` = 176 (paper); a smaller
+``input_size`` is reached by resizing inside the model, so records and exported models keep the 176 contract.
+
+Variants (paper Table 3):
+
+| variant | stage 1 | landmark branch L_fl | ADLD reconstruction (cycle 40, self 3) | contrastive L_c (P_ij + supervisors) |
+|---------|---------|----------------------|----------------------------------------|--------------------------------------|
+| ``bl``  | no      | no                   | yes                                    | no                                   |
+| ``ml``  | yes     | yes (0.1)            | yes                                    | no                                   |
+| ``as``  | yes     | yes (0.1)            | no (L_c replaces them, as L_all has no cycle term) | yes (100)                |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from keras_au.au import dataset_aus
+
+VARIANTS = ("bl", "ml", "as")
+PRESETS = ("paper", "demo", "ci")
+
+
+@dataclass
+class WildConfig:
+    """Every knob of the model and its two training stages (constructor kwargs of the modules)."""
+
+    # --- data
+    aus: tuple[int, ...] = field(default_factory=lambda: dataset_aus("emotionet"))
+    crop_size: int = 176  # random crop of the 200x200 aligned face (paper)
+    input_size: int = 176  # network resolution; the crop is resized to it when smaller (demo/ci)
+    num_landmarks: int = 49
+
+    # --- architecture (paper/ADLD widths)
+    part_widths: tuple[int, ...] = (32, 64, 128, 256, 512)  # landmark branch parts; E_f = first two
+    landmark_fc_units: int = 512
+    cbam_reduction: int = 16
+    cbam_kernel: int = 7
+    separation_width: int = 64  # E_l, G_b, D_l convolutions (ADLD: 64)
+    generator_width: int = 128  # G_st inner width (ADLD: 128 -> 64)
+    discriminator_width: int = 64  # D_d (ADLD: 64 -> 128)
+    au_width: int = 64  # per-AU branch of F_au (ADLD: 64)
+
+    # --- variant switches (set by ``with_variant``)
+    variant: str = "as"
+    use_landmark_branch: bool = True
+    use_contrastive: bool = True
+
+    # --- loss weights (paper defaults; lambda_cycle/lambda_self are ADLD's, used by bl/ml)
+    lambda_c: float = 100.0
+    lambda_l: float = 0.6
+    lambda_adl: float = 400.0
+    lambda_adf: float = 1.2
+    lambda_au: float = 1.0
+    lambda_fl: float = 0.1
+    lambda_cycle: float = 0.0
+    lambda_self: float = 0.0
+    landmarks_on_target: bool = True  # supervise landmarks on target images that carry them (ADLD does)
+    contrastive_stop_gradient: bool = True  # originals are targets (like ADLD's detached reconstruction targets)
+
+    # --- optimisation (ADLD: task nets 1e-4 (0.95, 0.999); generators/discriminators 5e-5 (0.5, 0.9))
+    batch_size: int = 16
+    epochs: int = 12
+    hold_epochs: int = 4  # constant lr, then linear decay every ``decay_every`` epochs
+    decay_every: int = 4
+    task_lr: float = 1e-4
+    task_beta_1: float = 0.95
+    task_beta_2: float = 0.999
+    gen_lr: float = 5e-5
+    gen_beta_1: float = 0.5
+    gen_beta_2: float = 0.9
+    disc_lr: float = 5e-5
+    steps_per_epoch: Optional[int] = None  # default: one pass over the source training records
+
+    # --- stage 1 (landmark pretraining)
+    stage1_epochs: int = 20
+    stage1_batch_size: int = 8
+    stage1_lr: float = 1e-4
+    stage1_steps_per_epoch: Optional[int] = None
+
+    # --- runtime
+    seed: int = 0
+    xla: bool = False
+    run_eagerly: bool = False  # debugging, and short runs where tracing the big step costs more than it saves
+    mixed_precision: bool = False
+    export_path: str = "target"  # "target": E_f -> (E_l, G_b) -> G_st -> F_au; "source": E_f -> F_au
+
+    def __post_init__(self):
+        self.aus = tuple(int(a) for a in self.aus)
+        self.part_widths = tuple(int(w) for w in self.part_widths)
+        if len(self.part_widths) != 5:
+            raise ValueError("part_widths must list the 5 landmark-branch parts")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.input_size > self.crop_size or self.input_size % 4:
+            raise ValueError("input_size must be a multiple of 4 and at most crop_size")
+        if self.export_path not in ("target", "source"):
+            raise ValueError("export_path must be 'target' or 'source'")
+
+    @property
+    def feature_channels(self) -> int:
+        return self.part_widths[1]
+
+    @property
+    def feature_size(self) -> int:
+        """Side of E_f's output map (input / 4; 44 for the paper)."""
+        return self.input_size // 4
+
+    def with_variant(self, variant: str) -> "WildConfig":
+        """The same config with the switches and loss weights of a Table 3 variant."""
+        v = variant.lower().replace("+", "")
+        if v not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        ml = v in ("ml", "as")
+        contrastive = v == "as"
+        return dataclasses.replace(
+            self, variant=v, use_landmark_branch=ml, use_contrastive=contrastive,
+            lambda_fl=self.lambda_fl if ml else 0.0,
+            lambda_c=self.lambda_c if contrastive else 0.0,
+            lambda_cycle=0.0 if contrastive else 40.0,
+            lambda_self=0.0 if contrastive else 3.0,
+        )
+
+    def replace(self, **changes) -> "WildConfig":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown wild config field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WildConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _paper() -> WildConfig:
+    return WildConfig()
+
+
+def _demo() -> WildConfig:
+    return WildConfig(
+        input_size=88, part_widths=(16, 32, 64, 128, 128), landmark_fc_units=128, separation_width=32,
+        generator_width=64, discriminator_width=32, au_width=32, batch_size=8, epochs=4, hold_epochs=2,
+        decay_every=1, stage1_epochs=2, stage1_batch_size=8,
+    )
+
+
+def _ci() -> WildConfig:
+    return WildConfig(
+        input_size=48, part_widths=(8, 16, 16, 32, 32), landmark_fc_units=32, cbam_reduction=4, cbam_kernel=3,
+        separation_width=16, generator_width=16, discriminator_width=16, au_width=8, batch_size=4, epochs=2,
+        hold_epochs=1, decay_every=1, steps_per_epoch=2, stage1_epochs=1, stage1_batch_size=4,
+        stage1_steps_per_epoch=2,
+    )
+
+
+_PRESETS = {"paper": _paper, "demo": _demo, "ci": _ci}
+
+
+def preset_config(preset: str = "paper", variant: str = "as", **overrides) -> WildConfig:
+    """A preset's config with a variant's switches, then explicit overrides (``--set key=value``)."""
+    if preset not in _PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    cfg = _PRESETS[preset]().with_variant(variant or "as")
+    return cfg.replace(**overrides) if overrides else cfg

@@ -1,0 +1,120 @@
+"""Source/target streams for the in-the-wild model on top of ``keras_au.data.input_pipeline``.
+
+* AU selection: records carry ``au_ids``; labels are re-ordered to the model's AUs by index (BP4D's 12 -> the
+  6 shared with EmotioNet). An AU a record set lacks becomes unknown (-1).
+* Splits: a directory with ``fold-<k>/`` shards holds fold k out for evaluation and trains on the rest;
+  anything else is used whole for both (flagged as ``eval_on_train``).
+* ``scan_records``: one pass over the labels/landmarks (no JPEG decoding) for the AU weights, the counts
+  and the mean aligned landmark shape stored in export.json.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from keras_au.data import schema
+from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
+
+KEYS = ("image", "landmarks", "has_landmarks", "au_labels")
+
+
+def record_au_ids(files: Sequence[str]) -> tuple[int, ...]:
+    """AU numbers of the labels in the first record."""
+    comp = "GZIP" if files[0].endswith(".gz") else ""
+    for raw in tf.data.TFRecordDataset(files[:1], compression_type=comp).take(1):
+        ex = tf.train.Example.FromString(raw.numpy())
+        return tuple(int(a) for a in ex.features.feature["au_ids"].int64_list.value)
+    raise ValueError(f"{files[0]} holds no records")
+
+
+def au_positions(record_aus: Sequence[int], aus: Sequence[int]) -> list[int]:
+    """Index of each model AU in the records' label vector, -1 where the records lack it."""
+    lookup = {int(a): i for i, a in enumerate(record_aus)}
+    return [lookup.get(int(a), -1) for a in aus]
+
+
+def select_aus(labels, positions: Sequence[int]):
+    """(B, R) record labels -> (B, A) in model order; missing AUs are -1."""
+    pos = tf.constant([max(p, 0) for p in positions], tf.int32)
+    present = tf.constant([p >= 0 for p in positions])
+    picked = tf.gather(labels, pos, axis=-1)
+    return tf.where(present, picked, -tf.ones_like(picked))
+
+
+def split_files(data_dir: str, eval_fold: Optional[int]) -> tuple[list[str], list[str], bool]:
+    """(train files, eval files, eval_on_train)."""
+    folds = sorted(int(os.path.basename(d)[5:]) for d in glob.glob(os.path.join(data_dir, "fold-*"))
+                   if os.path.basename(d)[5:].isdigit() and glob.glob(os.path.join(d, "*.tfrecord*")))
+    if len(folds) >= 2:
+        k = folds[0] if eval_fold is None else int(eval_fold)
+        if k not in folds:
+            raise ValueError(f"fold {k} not found under {data_dir} (folds: {folds})")
+        pick = lambda ks: sorted(f for j in ks for f in glob.glob(os.path.join(data_dir, f"fold-{j}", "*.tfrecord*")))  # noqa: E731
+        return pick([j for j in folds if j != k]), pick([k]), False
+    files = list_files(data_dir)
+    return files, files, True
+
+
+@dataclass
+class RecordStats:
+    count: int
+    labels: np.ndarray  # (N, A) in model AU order, -1 unknown
+    with_landmarks: int
+    mean_landmarks: Optional[np.ndarray]  # (68, 2) in the centre-crop frame
+
+
+def scan_records(files: Sequence[str], positions: Sequence[int], crop_size: int, progress: bool = True) -> RecordStats:
+    """Labels, landmark counts and the mean landmark shape of a record set (no image decoding)."""
+    from tqdm import tqdm
+
+    n_aus = len(record_au_ids(files))
+    spec = {k: v for k, v in schema.feature_spec(n_aus).items() if k in ("au_labels", "landmarks")}
+    spec["has_landmarks"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
+    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(
+        lambda p: tf.data.TFRecordDataset(p, compression_type=tf.where(tf.strings.regex_full_match(p, ".*\\.gz"), "GZIP", ""))
+    ).batch(1024)
+    ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
+    labels, lm_sum, lm_n = [], np.zeros((schema.NUM_LANDMARKS, 2)), 0
+    for b in tqdm(ds.as_numpy_iterator(), desc="scanning records", unit="k records", disable=not progress):
+        labels.append(select_aus(b["au_labels"], positions).numpy())
+        lm = b["landmarks"].reshape(-1, schema.NUM_LANDMARKS, 2)
+        ok = (b["has_landmarks"] > 0) & np.all(np.isfinite(lm), axis=(1, 2))
+        lm_sum += lm[ok].sum(axis=0)
+        lm_n += int(ok.sum())
+    y = np.concatenate(labels) if labels else np.zeros((0, len(positions)), np.int64)
+    offset = (schema.IMAGE_SIZE - crop_size) / 2.0
+    mean = (lm_sum / lm_n - offset).astype(np.float32) if lm_n else None
+    return RecordStats(len(y), y, lm_n, mean)
+
+
+def domain_stream(
+    files: Sequence[str], positions: Sequence[int], batch_size: int, crop_size: int, training: bool,
+    seed: Optional[int] = None,
+) -> tf.data.Dataset:
+    """Batches of {image, landmarks (68, crop px), has_landmarks, au_labels (model AU order)}."""
+    cfg = InputConfig(list(files), batch_size=batch_size, crop_size=crop_size, training=training, seed=seed,
+                      shuffle_buffer=1024)
+
+    def keep(e):
+        out = {k: e[k] for k in KEYS}
+        out["au_labels"] = select_aus(e["au_labels"], positions)
+        return out
+
+    return build_dataset(cfg).map(keep, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def paired_dataset(
+    source_files: Sequence[str], target_files: Sequence[str], source_positions: Sequence[int],
+    target_positions: Sequence[int], batch_size: int, crop_size: int, seed: Optional[int] = None,
+) -> tf.data.Dataset:
+    """Endless training batches {"source": ..., "target": ...} (random crop + flip in both domains)."""
+    src = domain_stream(source_files, source_positions, batch_size, crop_size, True, seed)
+    tgt = domain_stream(target_files, target_positions, batch_size, crop_size, True,
+                        None if seed is None else seed + 1)
+    return tf.data.Dataset.zip({"source": src, "target": tgt}).prefetch(tf.data.AUTOTUNE)

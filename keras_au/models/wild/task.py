@@ -1,0 +1,362 @@
+"""``keras-au`` entry points for the in-the-wild model: train, evaluate, summary, export, landmark_error.
+
+Run directory layout (``--out``)::
+
+    run.json                  model name, variant, preset, full config, data splits, AU weights, history
+    checkpoints/stage1.*      landmark pretraining (weights + optimizer, epoch state)
+    checkpoints/stage2.*      joint training (weights + the three optimizers, epoch state)
+    logs/stage1, logs/stage2  TensorBoard
+    model.weights.h5          final WildNetwork weights (what evaluate/export load)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from typing import Optional
+
+import numpy as np
+
+MODEL = "wild"
+
+
+# --- config -------------------------------------------------------------------------------------------
+
+def make_config(preset: str = "paper", variant: Optional[str] = None, overrides: Optional[dict] = None, **flags):
+    """Preset + variant + ``--set`` overrides + explicit CLI flags (epochs, batch_size, ...)."""
+    from keras_au.models.wild.config import preset_config
+
+    changes = dict(overrides or {})
+    changes.update({k: v for k, v in flags.items() if v is not None})
+    stored_variant = changes.pop("variant", None)
+    return preset_config(preset or "paper", variant or stored_variant or "as", **changes)
+
+
+def _build_network(cfg):
+    from keras_au.models.wild.network import WildNetwork
+
+    net = WildNetwork.from_wild_config(cfg, name="wild_network")
+    net.build()
+    return net
+
+
+def load_network(run_dir: str):
+    """The trained ``WildNetwork`` of a run directory, with its config and run info."""
+    from keras_au.models import registry
+    from keras_au.models.wild.config import WildConfig
+
+    info = registry.run_info(run_dir)
+    if info.get("model") != MODEL:
+        raise ValueError(f"{run_dir} holds a {info.get('model')!r} run, not {MODEL!r}")
+    weights = os.path.join(run_dir, info.get("weights", "model.weights.h5"))
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"{weights} not found: training did not finish (resume with `keras-au train`)")
+    cfg = WildConfig.from_dict(info["config"])
+    net = _build_network(cfg)
+    net.load_weights(weights)
+    return net, cfg, info
+
+
+def _optimizers(cfg, steps_per_epoch: int):
+    import keras
+
+    from keras_au.models.wild.lr_schedule import StepLinearDecay
+
+    def sched(lr):
+        return StepLinearDecay(lr, steps_per_epoch, cfg.epochs, cfg.hold_epochs, cfg.decay_every)
+
+    task = keras.optimizers.Adam(sched(cfg.task_lr), cfg.task_beta_1, cfg.task_beta_2, name="task_adam")
+    gen = keras.optimizers.Adam(sched(cfg.gen_lr), cfg.gen_beta_1, cfg.gen_beta_2, name="generator_adam")
+    disc = keras.optimizers.Adam(sched(cfg.disc_lr), cfg.gen_beta_1, cfg.gen_beta_2, name="discriminator_adam")
+    return task, gen, disc
+
+
+# --- train --------------------------------------------------------------------------------------------
+
+def train(
+    model: str = MODEL, out: Optional[str] = None, source: Optional[str] = None, target: Optional[str] = None,
+    variant: Optional[str] = None, fold: Optional[int] = None, epochs: Optional[int] = None,
+    steps_per_epoch: Optional[int] = None, batch_size: Optional[int] = None, seed: Optional[int] = None,
+    xla: Optional[bool] = None, mixed_precision: Optional[bool] = None, resume: bool = True, preset: str = "paper",
+    overrides: Optional[dict] = None, data: Optional[str] = None, unlabeled: Optional[str] = None,
+    verbose="auto", **options,
+) -> dict:
+    """Stage 1 (landmark branch, ml/as) then stage 2 (joint) on source (labeled) + target (unlabeled) records.
+
+    ``--source`` falls back to ``--data`` and ``--target`` to ``--unlabeled``. With ``fold-<k>/`` shards, fold
+    ``fold`` (default: the first) of each domain is held out for ``evaluate``.
+    """
+    import keras
+
+    from keras_au.models.wild import checkpoint as ckpt
+    from keras_au.models.wild import data as wild_data
+    from keras_au.models.wild.landmark_pretrainer import LandmarkPretrainer
+    from keras_au.models.wild.losses import au_class_weights
+    from keras_au.models.wild.trainer import WildTrainer
+
+    source, target = source or data, target or unlabeled
+    if not out:
+        raise ValueError("--out is required")
+    if not source or not target:
+        raise ValueError("the wild model needs --source (labeled records) and --target (unlabeled records)")
+    for name, path in (("source", source), ("target", target)):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--{name} {path} does not exist")
+    cfg = make_config(preset, variant, overrides, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                      batch_size=batch_size, seed=seed, xla=xla, mixed_precision=mixed_precision)
+    run_path = os.path.join(out, "run.json")
+    ck_dir = os.path.join(out, "checkpoints")
+    if os.path.isfile(run_path) and resume:
+        with open(run_path) as f:
+            old = json.load(f)
+        if old.get("model") != MODEL or _core(old.get("config", {})) != _core(cfg.to_dict()):
+            raise ValueError(f"{out} holds a run with a different configuration; use --no-resume or another --out")
+    elif not resume and os.path.isdir(ck_dir):
+        shutil.rmtree(ck_dir)
+    os.makedirs(out, exist_ok=True)
+
+    if cfg.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")  # no loss scaling needed, unlike float16
+    keras.utils.set_random_seed(cfg.seed)
+
+    # Data: splits, AU selection by au_ids, label statistics for the weighted cross-entropy.
+    src_train, src_eval, src_self = wild_data.split_files(source, fold)
+    tgt_train, tgt_eval, tgt_self = wild_data.split_files(target, fold)
+    src_ids, tgt_ids = wild_data.record_au_ids(src_train), wild_data.record_au_ids(tgt_train)
+    src_pos, tgt_pos = wild_data.au_positions(src_ids, cfg.aus), wild_data.au_positions(tgt_ids, cfg.aus)
+    if all(p < 0 for p in src_pos):
+        raise ValueError(f"source records label AUs {list(src_ids)}, none of the model's AUs {list(cfg.aus)}")
+    stats = wild_data.scan_records(src_train, src_pos, cfg.crop_size)
+    tgt_stats = wild_data.scan_records(tgt_train, tgt_pos, cfg.crop_size)
+    mean_landmarks = stats.mean_landmarks if stats.mean_landmarks is not None else tgt_stats.mean_landmarks
+    au_weights = au_class_weights(stats.labels)
+    spe = cfg.steps_per_epoch or max(1, math.ceil(stats.count / cfg.batch_size))
+    spe1 = cfg.stage1_steps_per_epoch or max(1, math.ceil(stats.count / cfg.stage1_batch_size))
+
+    info = {
+        "model": MODEL, "variant": cfg.variant, "preset": preset, "config": cfg.to_dict(),
+        "source": os.path.abspath(source), "target": os.path.abspath(target), "fold": fold,
+        "source_train_files": src_train, "source_eval_files": src_eval,
+        "target_train_files": tgt_train, "target_eval_files": tgt_eval,
+        "eval_on_train": {"source": src_self, "target": tgt_self},
+        "source_au_ids": list(src_ids), "target_au_ids": list(tgt_ids),
+        "au_weights": [float(w) for w in au_weights],
+        "mean_landmarks": None if mean_landmarks is None else mean_landmarks.tolist(),
+        "source_train_records": stats.count, "source_train_with_landmarks": stats.with_landmarks,
+        "target_train_records": tgt_stats.count, "target_train_with_landmarks": tgt_stats.with_landmarks,
+        "steps_per_epoch": {"stage1": spe1, "stage2": spe}, "weights": "model.weights.h5", "complete": False,
+    }
+    _write_json(run_path, info)
+
+    net = _build_network(cfg)
+    callbacks = lambda stage: [  # noqa: E731
+        ckpt.EpochCheckpoint(ck_dir, stage),
+        keras.callbacks.TensorBoard(os.path.join(out, "logs", stage), write_graph=False),
+    ]
+
+    # Stage 1: landmark branch alone; then E_f <- its first two parts.
+    if cfg.use_landmark_branch:
+        pre = LandmarkPretrainer(net.landmark_branch, cfg.crop_size, cfg.landmarks_on_target)
+        pre.compile(optimizer=keras.optimizers.Adam(cfg.stage1_lr, cfg.task_beta_1, cfg.task_beta_2),
+                    jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+        pre.build()
+        pre.optimizer.build(net.landmark_branch.trainable_variables)
+        start = ckpt.restore(pre, ck_dir, "stage1")
+        if start < cfg.stage1_epochs:
+            ds1 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.stage1_batch_size,
+                                           cfg.crop_size, cfg.seed)
+            pre.fit(ds1, epochs=cfg.stage1_epochs, initial_epoch=start, steps_per_epoch=spe1,
+                    callbacks=callbacks("stage1"), verbose=verbose)
+        net.feature_extractor.init_from_landmark_branch(net.landmark_branch)
+
+    # Stage 2: everything, three optimizers, the paper's lr schedule.
+    trainer = WildTrainer(net, cfg, au_weights)
+    trainer.compile(*_optimizers(cfg, spe), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+    trainer.build()
+    trainer.build_optimizers()
+    start = ckpt.restore(trainer, ck_dir, "stage2")
+    if start < cfg.epochs:
+        ds2 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
+                                       cfg.seed + 2)
+        trainer.fit(ds2, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=spe,
+                    callbacks=callbacks("stage2"), verbose=verbose)
+    net.save_weights(os.path.join(out, "model.weights.h5"))
+
+    history = {s: ckpt.load_state(ck_dir, s)["history"] for s in ("stage1", "stage2")}
+    skipped = {d: int(sum(history["stage2"].get(f"lm_skipped_{d}", [])) + sum(history["stage1"].get(f"lm_skipped_{d}", [])))
+               for d in ("source", "target")}
+    info.update({"history": history, "skipped_no_landmarks": skipped, "complete": True})
+    _write_json(run_path, info)
+    final = {k: v[-1] for k, v in history["stage2"].items() if v}
+    return {"run_dir": out, "model": MODEL, "variant": cfg.variant, "final": final,
+            "skipped_no_landmarks": skipped}
+
+
+def _core(config: dict) -> dict:
+    """Config fields that must match to resume (training length may change)."""
+    return {k: v for k, v in config.items() if k not in ("epochs", "stage1_epochs", "steps_per_epoch",
+                                                       "stage1_steps_per_epoch", "xla", "run_eagerly")}
+
+
+def _write_json(path: str, obj: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+# --- evaluate -----------------------------------------------------------------------------------------
+
+def _eval_files(info: dict, domain: str, data: Optional[str], fold: Optional[int]) -> list[str]:
+    from keras_au.data.input_pipeline import list_files
+    from keras_au.models.wild import data as wild_data
+
+    if data:
+        return list_files(data)
+    if fold is not None and fold != info.get("fold"):
+        return wild_data.split_files(info[domain], fold)[1]
+    return info[f"{domain}_eval_files"]
+
+
+def landmark_error(run_dir: str, data: Optional[str] = None, progress: bool = True) -> dict:
+    """Normalised mean error (by the eye-centre inter-ocular distance) of the landmark branch and of E_l's
+    soft-argmax against the records' (dlib) landmarks; ``data`` defaults to the run's held-out source records."""
+    from keras_au.models.wild.evaluation import landmark_report, predict_records
+
+    net, _, info = load_network(run_dir)
+    files = _eval_files(info, "source", data, None)
+    return landmark_report(predict_records(net, files, progress=progress))
+
+
+def evaluate(
+    run_dir: str, data: Optional[str] = None, fold: Optional[int] = None, out: Optional[str] = None,
+    figures: bool = False, json: bool = False, progress: bool = True, **options,
+) -> dict:
+    """F1/accuracy per AU on the target domain (target path) and the source domain (source path), landmark
+    NME on both; prints a table, writes ``scores.json`` and ``f1.png``. ``data`` replaces the target eval records.
+    Top-level ``per_au``/``mean_f1``/``mean_accuracy`` are the target domain's (the paper's headline)."""
+    import json as _json
+
+    from keras_au.metrics import au_scores
+    from keras_au.models.wild.evaluation import bar_plot, format_table, landmark_report, predict_records
+
+    net, cfg, info = load_network(run_dir)
+    out = out or os.path.join(run_dir, "eval")
+    os.makedirs(out, exist_ok=True)
+    tgt = predict_records(net, _eval_files(info, "target", data, fold), progress=progress)
+    src = predict_records(net, _eval_files(info, "source", None, fold), progress=progress)
+    scores = {
+        "target": au_scores(tgt.labels, tgt.probs_target_path, aus=cfg.aus),
+        "source": au_scores(src.labels, src.probs_source_path, aus=cfg.aus),
+    }
+    src_export = au_scores(src.labels, src.probs_target_path, aus=cfg.aus)
+    result = {
+        **scores["target"].as_dict(),
+        "target": scores["target"].as_dict(), "source": scores["source"].as_dict(),
+        "source_with_target_path": src_export.as_dict(),
+        "landmark_error": {"source": landmark_report(src), "target": landmark_report(tgt)},
+        "records": {"target": int(len(tgt.labels)), "source": int(len(src.labels))},
+        "target_labelled": int(np.sum(tgt.labels >= 0)),
+        "eval_on_train": info.get("eval_on_train"), "variant": cfg.variant,
+        "paths": {"target": "E_f -> (E_l, G_b) -> G_st -> F_au", "source": "E_f -> F_au"},
+    }
+    table = format_table(scores, cfg.aus)
+    lm = result["landmark_error"]["source"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    print(table)
+    print(f"landmark NME (source, {lm['faces']} faces): branch {fmt(lm['landmark_branch_nme'])}, "
+          f"E_l {fmt(lm['e_l_nme'])}")
+    if result["target_labelled"] == 0:
+        print("note: the target evaluation records carry no known labels; target F1 is 0 by definition")
+    files = [os.path.join(out, "scores.json"), bar_plot(scores, cfg.aus, os.path.join(out, "f1.png"))]
+    result["files"] = files
+    with open(files[0], "w") as f:
+        _json.dump(result, f, indent=2)
+    return result
+
+
+# --- summary ------------------------------------------------------------------------------------------
+
+def summary(model: str = MODEL, dataset: Optional[str] = None, preset: str = "paper", overrides: Optional[dict] = None,
+            variant: Optional[str] = None, **options) -> dict:
+    """Params and forward FLOPs (batch 1) of the stage-2 training graph (one source + one target image, every
+    module incl. discriminators and projectors) and of the exported inference path.
+
+    ``dataset`` does not change the AU set: the wild model detects the AUs shared by source and target
+    (EmotioNet-6 by default; change with ``--set aus=[...]``).
+    """
+    import tensorflow as tf
+
+    from keras_au.models.flops import count_macs, count_params
+    from keras_au.models.wild.inference import build_inference_model
+    from keras_au.models.wild.trainer import WildTrainer
+
+    cfg = make_config(preset, variant, overrides)
+    net = _build_network(cfg)
+    trainer = WildTrainer(net, cfg, np.ones(len(cfg.aus)))
+    s = cfg.crop_size
+    img = tf.TensorSpec((1, s, s, 3), tf.float32)
+    lm = tf.TensorSpec((1, 68, 2), tf.float32)
+
+    def training_forward(src_img, tgt_img, src_lm, tgt_lm):
+        batch = {d: {"image": im, "landmarks": l, "has_landmarks": tf.ones((1,)),
+                     "au_labels": tf.zeros((1, len(cfg.aus)), tf.int32)}
+                 for d, im, l in (("source", src_img, src_lm), ("target", tgt_img, tgt_lm))}
+        t = trainer._targets(batch)
+        o = net.translate(src_img, tgt_img, training=True, self_reconstruction=bool(cfg.lambda_self))
+        return trainer._discriminator_loss(o, t)["d_loss"] + trainer._generator_loss(o, t)["loss"]
+
+    inference = build_inference_model(net)
+    train_vars = net.discriminator_variables() + net.generator_variables() + net.task_variables()
+    train_vars += [v for v in net.non_trainable_variables if not _in_idle_parts(v, net)]
+    result = {
+        "training": {"params": count_params(train_vars), "flops": count_macs(training_forward, img, img, lm, lm)},
+        "inference": {"params": inference.count_params(),
+                      "flops": count_macs(lambda x, l: inference({"image": x, "landmarks": l}), img, lm)},
+    }
+    result["notes"] = [
+        f"variant {cfg.variant}, preset {preset}, input {cfg.crop_size} (network {cfg.input_size}), AUs {list(cfg.aus)}",
+        "FLOPs: multiply-accumulates of one forward pass (1 multiply-add = 1 FLOP, keras_au.models.flops); "
+        "training = one source + one target image through every stage-2 module (incl. D_l, D_d, P_ij), no backward",
+        f"inference path ({cfg.export_path}): " + ("E_f -> (E_l, G_b) -> G_st -> F_au" if cfg.export_path == "target"
+                                                   else "E_f -> F_au"),
+    ]
+    return result
+
+
+def _in_idle_parts(variable, net) -> bool:
+    """Landmark-branch parts 1-2 are copied into E_f and idle in stage 2 (not counted twice)."""
+    if net.landmark_branch is None:
+        return False
+    idle = {id(v) for p in net.landmark_branch.parts[:2] for v in p.variables}
+    return id(variable) in idle
+
+
+# --- export -------------------------------------------------------------------------------------------
+
+def export(run_dir: str, out: str, path: Optional[str] = None, **options) -> str:
+    """``<out>/model.keras`` (inputs {"image" (B,176,176,3) raw RGB, "landmarks" (B,68,2)} -> AU probabilities)
+    and ``<out>/export.json``."""
+    from keras_au.au import au_labels
+    from keras_au.models.wild.inference import build_inference_model
+
+    net, cfg, info = load_network(run_dir)
+    if info.get("mean_landmarks") is None:
+        raise ValueError(f"{run_dir}: no training record had landmarks, so export.json cannot hold mean_landmarks")
+    path = path or cfg.export_path
+    model = build_inference_model(net, path)
+    os.makedirs(out, exist_ok=True)
+    model.save(os.path.join(out, "model.keras"))
+    meta = {
+        "model": MODEL, "variant": cfg.variant, "aus": list(cfg.aus), "au_names": au_labels(cfg.aus),
+        "input_size": cfg.crop_size, "network_input_size": cfg.input_size,
+        "normalisation": "raw RGB in [0, 255] (aligned 200x200 face, centre 176 crop); the model scales to [-1, 1]",
+        "inputs": {"image": [None, cfg.crop_size, cfg.crop_size, 3], "landmarks": [None, 68, 2]},
+        "output": "au_probs (B, A) sigmoid", "landmarks_used": False,
+        "path": "E_f -> (E_l, G_b) -> G_st -> F_au" if path == "target" else "E_f -> F_au",
+        "mean_landmarks": info.get("mean_landmarks"), "source_run": os.path.abspath(run_dir),
+    }
+    _write_json(os.path.join(out, "export.json"), meta)
+    return out

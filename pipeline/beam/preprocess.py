@@ -1,0 +1,420 @@
+"""Face preprocessing on Beam: work items -> aligned faces (+ TV-L1 flow) -> sharded TFRecords per fold.
+
+``run_preprocess`` lists a dataset, runs the pipeline (DirectRunner by default, any Beam runner
+through ``beam_args``) into a staging folder next to the output, then publishes it:
+
+    <out>/fold-<k>/<name>-SSSSS-of-NNNNN.tfrecord.gz   examples of subjects in fold k
+    <out>/report.json                                   accounting, per-fold counts, timings
+    <out>/dead_letter.jsonl                             one line per skipped frame: path, frame, reason
+    <out>/label_issues.jsonl                            frames without labels / label rows without frames
+
+Re-running into the same output replaces this dataset's shards (other datasets' shards in the
+same fold folders are kept), so examples are never duplicated; a failed run leaves the old
+output untouched. ``build_pipeline`` adds the same transforms to a caller's ``beam.Pipeline``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from keras_au.datasets import NUM_FOLDS, Listing, WorkItem, list_dataset
+from keras_au.flow import TVL1Params
+from pipeline.beam.sequence import PreprocessOptions, SequenceProcessor
+from pipeline.beam.stats import accounting_ok, merge, merge_all, new_stats
+
+log = logging.getLogger("keras_au.preprocess")
+
+SHARD_SUFFIX = ".tfrecord.gz"
+STATS_FILE = "stats.json"
+DEAD_LETTER_FILE = "dead_letter.jsonl"
+LABEL_ISSUES_FILE = "label_issues.jsonl"
+REPORT_FILE = "report.json"
+PROGRESS_DIR = "progress"
+LOCAL_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "bundlebasedirectrunner", "prismrunner")
+
+
+class ProcessItemsFn(beam.DoFn):
+    """Work item -> ``(fold, example bytes)``; skips, label issues and stats go to tagged outputs."""
+
+    def __init__(self, options: PreprocessOptions, progress_dir: Optional[str] = None):
+        self.options = options
+        self.progress_dir = progress_dir
+
+    def setup(self):
+        import cv2
+
+        # dlib/OpenCV objects are not picklable: built here, once per worker.
+        cv2.setNumThreads(self.options.opencv_threads)
+        self.processor = SequenceProcessor(self.options)
+        self.processor.warm_up()
+        self.frames = Metrics.counter("keras_au", "frames_read")
+        self.written = Metrics.counter("keras_au", "examples_written")
+        self.items = Metrics.counter("keras_au", "items")
+        self._progress_file = None
+        if self.progress_dir:
+            self._progress_file = os.path.join(self.progress_dir, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._done = [0, 0, time.monotonic()]  # items, frames, time of the last log line
+
+    def process(self, item: WorkItem):
+        for kind, *payload in self.processor.process(item):
+            if kind == "example":
+                yield payload[0], payload[1]
+            elif kind == "skip":
+                yield beam.pvalue.TaggedOutput("dead", json.dumps(payload[0], sort_keys=True))
+            elif kind == "issue":
+                yield beam.pvalue.TaggedOutput("issues", json.dumps(payload[0], sort_keys=True))
+            else:
+                stats = payload[0]
+                yield beam.pvalue.TaggedOutput("stats", stats)
+                self._count(stats)
+
+    def _count(self, stats: dict) -> None:
+        self.items.inc()
+        self.frames.inc(stats["frames_read"])
+        self.written.inc(stats["examples_written"])
+        for reason, n in stats["skipped"].items():
+            Metrics.counter("keras_au.skipped", reason).inc(n)
+        if self._progress_file:
+            with open(self._progress_file, "a") as f:
+                f.write(f"{stats['frames_read']}\n")
+        self._done[0] += 1
+        self._done[1] += stats["frames_read"]
+        if time.monotonic() - self._done[2] > 30:  # periodic log lines for runners without our progress bar
+            self._done[2] = time.monotonic()
+            log.info("keras-au preprocess worker %d: %d items, %d frames", os.getpid(), *self._done[:2])
+
+
+class MergeStatsFn(beam.CombineFn):
+    def create_accumulator(self):
+        return new_stats()
+
+    def add_input(self, acc, stats):
+        return merge(acc, stats)
+
+    def merge_accumulators(self, accs):
+        return merge_all(accs)
+
+    def extract_output(self, acc):
+        return acc
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    items: Sequence[WorkItem],
+    work_dir: str,
+    options: PreprocessOptions,
+    name: str,
+    num_folds: int = NUM_FOLDS,
+    num_shards: int = 0,
+    progress_dir: Optional[str] = None,
+) -> dict:
+    """Adds the preprocessing transforms to ``p``; everything is written below ``work_dir``.
+
+    Shards go to ``work_dir/fold-<k>/<name>-*.tfrecord.gz``; merged stats to ``stats.json``, skipped
+    frames to ``dead_letter.jsonl``, label issues to ``label_issues.jsonl``. Returns the PCollections.
+    """
+    out = (
+        p
+        | "ListItems" >> beam.Create(list(items))
+        | "Spread" >> beam.Reshuffle()  # one long sequence must not pin every item to one worker
+        | "Faces" >> beam.ParDo(ProcessItemsFn(options, progress_dir)).with_outputs("dead", "issues", "stats", main="examples")
+    )
+    folds = out.examples | "ByFold" >> beam.Partition(lambda kv, n: kv[0] % n, num_folds)
+    for k in range(num_folds):
+        _ = (
+            folds[k]
+            | f"Fold{k}Bytes" >> beam.Values()
+            | f"WriteFold{k}" >> beam.io.WriteToTFRecord(
+                os.path.join(work_dir, f"fold-{k}", name),
+                file_name_suffix=SHARD_SUFFIX,
+                num_shards=num_shards,
+                compression_type=CompressionTypes.GZIP,
+            )
+        )
+    _ = (
+        out.stats
+        | "MergeStats" >> beam.CombineGlobally(MergeStatsFn())
+        | "StatsJson" >> beam.Map(json.dumps)
+        | "WriteStats" >> beam.io.WriteToText(os.path.join(work_dir, STATS_FILE), shard_name_template="")
+    )
+    for tag, filename in (("dead", DEAD_LETTER_FILE), ("issues", LABEL_ISSUES_FILE)):
+        _ = out[tag] | f"Write_{tag}" >> beam.io.WriteToText(os.path.join(work_dir, filename), shard_name_template="")
+    return {"examples": out.examples, "stats": out.stats, "dead": out.dead, "issues": out.issues, "folds": folds}
+
+
+def pipeline_args(workers: int = 1, beam_args: Optional[Sequence[str]] = None) -> list[str]:
+    """Beam flags: the caller's, plus a multi-process DirectRunner with ``workers`` when no runner is set."""
+    args = list(beam_args or [])
+    runner = _flag(args, "runner") or "DirectRunner"
+    if runner.lower() in LOCAL_RUNNERS and _flag(args, "direct_running_mode") is None:
+        if workers > 1:
+            args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        else:
+            args += ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    return args
+
+
+def _direct_runner(options: PipelineOptions):
+    """The DirectRunner's local FnApiRunner, built directly.
+
+    Beam 2.74's DirectRunner first tries the Prism runner, which it downloads from GitHub (impossible
+    offline, and a different engine when it works); the FnApiRunner is what honours
+    ``direct_running_mode``/``direct_num_workers``. Falls back to the DirectRunner if Beam's
+    internals change.
+    """
+    try:
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        return fn_runner.FnApiRunner(provision_info=info)
+    except (ImportError, AttributeError, TypeError) as e:
+        log.warning("using Beam's DirectRunner (FnApiRunner unavailable: %s)", e)
+        return None
+
+
+def _flag(args: Sequence[str], name: str) -> Optional[str]:
+    for i, a in enumerate(args):
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+        if a == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def run_preprocess(
+    dataset: str,
+    input_dir: str,
+    output_dir: str,
+    flow: bool = True,
+    workers: int = 1,
+    beam_args: Optional[Sequence[str]] = None,
+    labels: Optional[str] = None,
+    aus: Optional[Sequence[int]] = None,
+    max_frames_per_sequence: Optional[int] = None,
+    frame_step: int = 1,
+    tvl1: str | TVL1Params = "fast",
+    num_folds: int = NUM_FOLDS,
+    num_shards: int = 0,
+    min_face_size: int = 40,
+    detect_max_side: int = 1024,
+    name: Optional[str] = None,
+    progress: bool = True,
+) -> dict:
+    """Preprocesses ``dataset`` (bp4d, disfa, emotionet, folder) under ``input_dir`` into ``output_dir``.
+
+    Returns the report (also written to ``<output_dir>/report.json``). ``beam_args`` are passed to
+    Beam unchanged (``--runner``, ``--flink_master`` ...); without a runner a DirectRunner with
+    ``workers`` processes is used. ``tvl1`` is a preset name plus overrides (``"fast"``,
+    ``"opencv,warps=3"``) or ``TVL1Params``.
+    """
+    t_start = time.perf_counter()
+    name = name or dataset.lower()
+    if not re.fullmatch(r"[A-Za-z0-9_.]+", name):
+        raise ValueError(f"dataset name {name!r} may only hold letters, digits, '_' and '.' (it prefixes shard files)")
+    listing = list_dataset(dataset, input_dir, labels=labels, aus=aus, num_folds=num_folds)
+    params = tvl1 if isinstance(tvl1, TVL1Params) else TVL1Params.parse(tvl1)
+    options = PreprocessOptions(
+        flow=flow,
+        tvl1=params,
+        frame_step=frame_step,
+        max_frames_per_sequence=max_frames_per_sequence,
+        min_face_size=min_face_size,
+        detect_max_side=detect_max_side,
+        dataset_name=name,
+    )
+    args = pipeline_args(workers, beam_args)
+    runner = _flag(args, "runner") or "DirectRunner"
+    local = runner.lower() in LOCAL_RUNNERS and "://" not in output_dir
+    beam_options = PipelineOptions(args)
+    runner_obj = _direct_runner(beam_options) if _flag(args, "runner") is None else None
+    staging = os.path.join(output_dir, f".staging-{name}-{uuid.uuid4().hex[:8]}")
+    progress_dir = os.path.join(staging, PROGRESS_DIR) if local and progress else None
+    if "://" not in output_dir:
+        os.makedirs(progress_dir or staging, exist_ok=True)
+    t_list = time.perf_counter()
+    log.info("preprocess %s: %d work items from %s, runner %s", name, len(listing.items), input_dir, runner)
+    try:
+        p = beam.Pipeline(runner=runner_obj, options=beam_options)
+        build_pipeline(p, listing.items, staging, options, name, num_folds, num_shards, progress_dir)
+        with _Progress(progress_dir, len(listing.items), enabled=progress_dir is not None):
+            result = p.run()
+            state = result.wait_until_finish()
+        if str(state).split(".")[-1] not in ("DONE", "UNKNOWN"):
+            raise RuntimeError(f"Beam pipeline ended in state {state}")
+        t_run = time.perf_counter()
+        report = _publish(staging, output_dir, name, num_folds, listing)
+    finally:
+        _delete_tree(staging)
+    report.update(
+        dataset=name,
+        input=os.path.abspath(input_dir),
+        output=output_dir,
+        runner=runner,
+        workers=workers,
+        beam_args=list(beam_args or []),
+        options={**options.to_dict(), "num_folds": num_folds, "labels": listing.labels_file},
+        counters=_counters(result),
+    )
+    t_end = time.perf_counter()
+    report["timings"] = _timings(report, t_list - t_start, t_run - t_list, t_end - t_run)
+    _write_json(os.path.join(output_dir, REPORT_FILE), report)
+    log.info(
+        "preprocess %s: %d frames read, %d examples written, %d skipped %s",
+        name, report["frames_read"], report["examples_written"], sum(report["skipped"].values()), report["skipped"],
+    )  # fmt: skip
+    return report
+
+
+def _publish(staging: str, output_dir: str, name: str, num_folds: int, listing: Listing) -> dict:
+    """Replaces ``name``'s shards in ``output_dir/fold-*`` with the staged ones; returns the report body."""
+    stats = json.loads(_read(os.path.join(staging, STATS_FILE)) or "null") or new_stats()
+    shard_re = re.compile(rf"^{re.escape(name)}-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}$")
+    old = [m.path for m in _match(os.path.join(output_dir, "fold-*", f"{name}-*{SHARD_SUFFIX}"))]
+    old = [p for p in old if shard_re.match(os.path.basename(p))]
+    if old:
+        FileSystems.delete(old)
+    folds = {}
+    for k in range(num_folds):
+        src = [m.path for m in _match(os.path.join(staging, f"fold-{k}", f"{name}-*{SHARD_SUFFIX}"))]
+        dest_dir = os.path.join(output_dir, f"fold-{k}")
+        if not FileSystems.exists(dest_dir):
+            FileSystems.mkdirs(dest_dir)
+        dest = [os.path.join(dest_dir, os.path.basename(s)) for s in src]
+        if src:
+            FileSystems.rename(src, dest)
+        entry = stats["folds"].get(str(k), {"examples": 0, "labeled": 0, "with_flow": 0, "subjects": []})
+        subjects = entry.pop("subjects", [])
+        folds[str(k)] = {**entry, "subjects": len(subjects), "shards": sorted(os.path.basename(d) for d in dest)}
+        if len(subjects) <= 100:
+            folds[str(k)]["subject_ids"] = subjects
+    issues = _read(os.path.join(staging, LABEL_ISSUES_FILE))
+    issues += "".join(json.dumps(o, sort_keys=True) + "\n" for o in listing.orphans)
+    _write_text(os.path.join(output_dir, LABEL_ISSUES_FILE), issues)
+    _write_text(os.path.join(output_dir, DEAD_LETTER_FILE), _read(os.path.join(staging, DEAD_LETTER_FILE)))
+    notes = dict(stats["notes"])
+    for key, n in listing.notes.items():
+        notes[f"listing_{key}"] = n
+    label_without_frame = notes.get("label_without_frame", 0) + listing.label_without_frame
+    return {
+        "items": stats["items"],
+        "frames_read": stats["frames_read"],
+        "examples_written": stats["examples_written"],
+        "skipped": dict(sorted(stats["skipped"].items())),
+        "accounting_ok": accounting_ok(stats),
+        "labels": {"label_missing": notes.get("label_missing", 0), "label_without_frame": label_without_frame},
+        "notes": dict(sorted(notes.items())),
+        "flow_pairs": stats["flow_pairs"],
+        "folds": folds,
+        "stage_seconds": {k: round(v, 3) for k, v in sorted(stats["seconds"].items())},
+    }
+
+
+def _timings(report: dict, list_s: float, pipeline_s: float, publish_s: float) -> dict:
+    frames = report["frames_read"]
+    per_frame = {k: round(1000 * v / frames, 2) for k, v in report["stage_seconds"].items()} if frames else {}
+    return {
+        "list_s": round(list_s, 3),
+        "pipeline_s": round(pipeline_s, 3),
+        "publish_s": round(publish_s, 3),
+        "frames_per_s": round(frames / pipeline_s, 2) if pipeline_s > 0 else None,
+        "stage_ms_per_frame": per_frame,  # CPU time per frame read, summed over workers
+    }
+
+
+def _counters(result) -> dict:
+    """Beam counters when the runner can report them (DirectRunner can; some portable runners cannot)."""
+    try:
+        res = result.metrics().query()
+        return {f"{c.key.metric.namespace}:{c.key.metric.name}": c.committed for c in res["counters"]}
+    except Exception:  # not supported by every runner: the report's own accounting is authoritative
+        return {}
+
+
+class _Progress:
+    """A tqdm bar over work items, fed by the files workers append to (local runners only)."""
+
+    def __init__(self, directory: Optional[str], total: int, enabled: bool = True):
+        self.directory, self.total, self.enabled = directory, total, enabled
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._stop.set()
+            self._thread.join(timeout=5)
+
+    def _poll(self) -> tuple[int, int]:
+        items = frames = 0
+        for fname in os.listdir(self.directory):
+            with open(os.path.join(self.directory, fname)) as f:
+                lines = f.read().split()
+            items += len(lines)
+            frames += sum(int(v) for v in lines if v.isdigit())
+        return items, frames
+
+    def _run(self) -> None:
+        from tqdm import tqdm
+
+        with tqdm(total=self.total, unit="item", desc="preprocess", dynamic_ncols=True) as bar:
+            while True:
+                stop = self._stop.wait(0.5)
+                try:
+                    items, frames = self._poll()
+                except OSError:
+                    continue
+                bar.update(items - bar.n)
+                bar.set_postfix(frames=frames, refresh=False)
+                if stop:
+                    break
+
+
+def _match(pattern: str) -> list:
+    try:
+        return FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # no match / missing folder
+        return []
+
+
+def _read(path: str) -> str:
+    if not FileSystems.exists(path):
+        return ""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read().decode("utf-8")
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(text.encode("utf-8"))
+
+
+def _write_json(path: str, obj: dict) -> None:
+    _write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _delete_tree(path: str) -> None:
+    try:
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+    except Exception as e:  # leftovers only cost disk space; say so instead of failing a finished run
+        log.warning("could not remove staging folder %s: %s", path, e)

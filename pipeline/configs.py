@@ -1,0 +1,91 @@
+"""Settings of the keras-au TFX pipeline (penguin-template ``configs.py``, as one dataclass).
+
+The runners build a :class:`PipelineConfig` from their flags; ``create_pipeline`` reads nothing else.
+Defaults describe a real run (paper-size model, 3-fold protocol); the demo and CI change the preset,
+epochs and the blessing bar explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+PIPELINE_NAME = "keras-au"
+# Kubeflow (and MLMD context names we derive from it) need DNS-like names.
+PIPELINE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+FOLDS = (0, 1, 2)
+UNLABELED_SPLIT = "unlabeled"
+
+# Scalar/short features StatisticsGen looks at; JPEG bytes, flow bytes and the 136 landmark
+# floats are left out: they dominate stats time and say nothing a schema can check.
+STATS_FEATURES = (
+    "au_ids", "au_labels", "labeled", "has_landmarks", "has_flow", "flow_size",
+    "fold", "frame", "subject", "sequence", "dataset",
+)
+
+
+def split_name(fold: int) -> str:
+    """Examples split holding the faces of subjects in ``fold`` (``fold-0`` ...)."""
+    return f"fold-{fold}"
+
+
+@dataclass
+class PipelineConfig:
+    """Everything ``create_pipeline`` needs; paths may be local or remote (gs://) for Kubeflow."""
+
+    data_dir: str  # raw dataset (BP4D/DISFA layout) read by the Preprocess component
+    pipeline_root: str = os.path.join("runs", "pipeline")
+    pipeline_name: str = PIPELINE_NAME
+    dataset: str = "bp4d"
+    unlabeled_dir: Optional[str] = None  # raw unlabeled media (folder layout) for the auxiliary tasks
+    model: str = "rtatl"
+    preset: str = "paper"
+    folds: tuple[int, ...] = FOLDS
+    epochs: Optional[int] = None  # None: the preset's
+    steps_per_epoch: Optional[int] = None
+    batch_size: Optional[int] = None
+    seed: int = 0
+    overrides: dict = field(default_factory=dict)
+    flow: bool = True  # TV-L1 targets for the OFE task
+    preprocess_options: dict = field(default_factory=dict)  # extra keyword args of run_preprocess
+    # ... for the unlabeled media; long real videos want e.g. {"frame_step": 5, "max_frames_per_sequence": 48}
+    unlabeled_options: dict = field(default_factory=dict)
+    eval_batch_size: int = 32
+    min_mean_f1: float = 0.5  # blessing bar on the fold-mean macro F1 (0..1)
+    serving_dir: Optional[str] = None  # default: <pipeline_root>/serving_model
+    beam_pipeline_args: list[str] = field(default_factory=list)
+    stats_features: tuple[str, ...] = STATS_FEATURES
+    enable_cache: bool = True
+    metadata_path: Optional[str] = None  # default: <pipeline_root>/metadata.sqlite (local runs)
+
+    def __post_init__(self) -> None:
+        self.folds = tuple(int(k) for k in self.folds)
+        self.validate()
+
+    def validate(self) -> None:
+        if not PIPELINE_NAME_RE.fullmatch(self.pipeline_name):
+            raise ValueError(
+                f"pipeline name {self.pipeline_name!r} must match {PIPELINE_NAME_RE.pattern} "
+                "(lower-case letters, digits and '-', at most 128 characters)"
+            )
+        if len(self.folds) < 2 or len(set(self.folds)) != len(self.folds) or min(self.folds) < 0:
+            raise ValueError(f"folds must be at least two distinct non-negative fold numbers, got {self.folds}")
+        if not 0.0 <= self.min_mean_f1 <= 1.0:
+            raise ValueError(f"min_mean_f1 is a fraction in [0, 1], got {self.min_mean_f1}")
+        if self.preset not in ("paper", "demo", "ci"):
+            raise ValueError(f"preset must be paper, demo or ci, got {self.preset!r}")
+
+    @property
+    def serving_root(self) -> str:
+        """Where the Pusher writes ``keras_au/<version>/``."""
+        return self.serving_dir or os.path.join(self.pipeline_root, "serving_model")
+
+    @property
+    def metadata_file(self) -> str:
+        return self.metadata_path or os.path.join(self.pipeline_root, "metadata.sqlite")
+
+    def replace(self, **changes) -> "PipelineConfig":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,33 @@
+"""Compiles the pipeline for Kubeflow Pipelines v2 / Vertex AI (KubeflowV2DagRunner), offline.
+
+The Trainer's code is referenced by ``run_fn`` path (``pipeline.trainer.run_fn.run_fn``), so the
+container image must have keras-au installed (the same wheel: ``pipeline`` and ``serving`` ship in
+it); nothing is uploaded at compile time, which is what lets it compile without a cluster or
+cloud credentials. Paths in the config (data, pipeline root, serving dir) are used as given:
+point them at storage the cluster can read (gs://...).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.configs import PipelineConfig
+
+
+def compile_kubeflow(cfg: PipelineConfig, output_path: str, image: str) -> str:
+    """Writes the PipelineJob spec to ``output_path`` (.yaml/.yml: YAML, otherwise JSON); returns the path."""
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    if not image:
+        raise ValueError("a container image is required (the TFX default image does not contain keras-au)")
+    out_dir, name = os.path.split(os.path.abspath(output_path))
+    os.makedirs(out_dir, exist_ok=True)
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        output_dir=out_dir,
+        output_filename=name,
+    )
+    runner.run(create_pipeline(cfg, trainer_code="run_fn"))
+    return os.path.join(out_dir, name)

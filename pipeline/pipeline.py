@@ -1,0 +1,116 @@
+"""The keras-au TFX pipeline (penguin-template ``create_pipeline``).
+
+    Preprocess (Beam) -> Examples, splits fold-0 / fold-1 / fold-2 [/ unlabeled]
+      -> StatisticsGen (scalar features) -> SchemaGen -> ExampleValidator
+      -> Trainer_fold<k> (GenericExecutor, run_fn; trains on the other folds)   for each fold k
+      -> AUEvaluator_fold<k> (per-AU F1 on fold k)                                for each fold k
+      -> FoldReport (fold-mean table, blessing against min_mean_f1)
+      -> KerasAuPusher (best fold's model -> <serving_dir>/keras_au/<version>/)
+
+The runners (``local_runner``, ``kubeflow_runner``) only differ in how the Trainer finds its code:
+locally TFX packages ``pipeline/trainer/`` as a wheel (``module_file``), on Kubeflow the code is
+referenced by ``run_fn`` path inside the container image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Optional
+
+from pipeline.configs import PipelineConfig, split_name
+
+TRAINER_RUN_FN = "pipeline.trainer.run_fn.run_fn"
+
+
+def trainer_module_file() -> str:
+    """Path of ``pipeline/trainer/run_fn.py`` (TFX packages its folder for local runs)."""
+    from pipeline.trainer import run_fn
+
+    return os.path.abspath(run_fn.__file__)
+
+
+def input_fingerprint(path: Optional[str]) -> str:
+    """Hash of the file names, sizes and modification times below a local ``path`` ("" if remote/absent).
+
+    Passed to the Preprocess component as a parameter, so editing the raw data invalidates its cache.
+    """
+    if not path or "://" in path or not os.path.exists(path):
+        return ""
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            h.update(f"{os.path.relpath(os.path.join(root, name), path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def trainer_custom_config(cfg: PipelineConfig, fold: int) -> dict:
+    config = {"model": cfg.model, "preset": cfg.preset, "fold": int(fold), "seed": cfg.seed,
+              "overrides": dict(cfg.overrides)}
+    for key in ("epochs", "steps_per_epoch", "batch_size"):
+        if getattr(cfg, key) is not None:
+            config[key] = int(getattr(cfg, key))
+    return config
+
+
+def create_pipeline(
+    cfg: PipelineConfig,
+    trainer_code: str = "module_file",
+    metadata_connection_config=None,
+):
+    """Builds the TFX pipeline; ``trainer_code`` is ``"module_file"`` (local) or ``"run_fn"`` (Kubeflow)."""
+    import tensorflow_data_validation as tfdv
+    from tfx import v1 as tfx
+
+    from pipeline.components.au_evaluator import AUEvaluator
+    from pipeline.components.fold_report import FoldReport
+    from pipeline.components.preprocess import Preprocess
+    from pipeline.components.pusher import KerasAuPusher
+
+    if trainer_code not in ("module_file", "run_fn"):
+        raise ValueError(f"trainer_code must be module_file or run_fn, got {trainer_code!r}")
+    preprocess = Preprocess(
+        dataset=cfg.dataset, input_dir=cfg.data_dir, folds=cfg.folds, unlabeled_dir=cfg.unlabeled_dir,
+        flow=cfg.flow, options=cfg.preprocess_options, unlabeled_options=cfg.unlabeled_options,
+        input_fingerprint=input_fingerprint(cfg.data_dir)
+        + input_fingerprint(cfg.unlabeled_dir),
+    )
+    examples = preprocess.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=examples, stats_options=tfdv.StatsOptions(feature_allowlist=list(cfg.stats_features))
+    )
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    components = [preprocess, statistics_gen, schema_gen, example_validator]
+
+    code = {"module_file": trainer_module_file()} if trainer_code == "module_file" else {"run_fn": TRAINER_RUN_FN}
+    models, evaluations = {}, {}
+    for k in cfg.folds:
+        trainer = tfx.components.Trainer(
+            examples=examples,
+            train_args=tfx.proto.TrainArgs(splits=[split_name(j) for j in cfg.folds if j != k]),
+            eval_args=tfx.proto.EvalArgs(splits=[split_name(k)]),
+            custom_config=trainer_custom_config(cfg, k),
+            **code,
+        ).with_id(f"Trainer_fold{k}")
+        evaluator = AUEvaluator(
+            examples=examples, model=trainer.outputs["model"], fold=k, batch_size=cfg.eval_batch_size
+        ).with_id(f"AUEvaluator_fold{k}")
+        models[k], evaluations[k] = trainer.outputs["model"], evaluator.outputs["evaluation"]
+        components += [trainer, evaluator]
+    report = FoldReport(evaluations=evaluations, min_mean_f1=cfg.min_mean_f1)
+    pusher = KerasAuPusher(models=models, model_blessing=report.outputs["blessing"], serving_dir=cfg.serving_root)
+    components += [report, pusher]
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=cfg.pipeline_root,
+        components=components,
+        enable_cache=cfg.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(cfg.beam_pipeline_args),
+    )

@@ -1,0 +1,76 @@
+"""TFX Trainer entry point (GenericExecutor): one fold of one keras-au model.
+
+``fn_args.custom_config`` carries ``model``, ``preset``, ``fold`` and the optional ``epochs``,
+``steps_per_epoch``, ``batch_size``, ``seed``, ``overrides``; ``fn_args.train_files`` /
+``eval_files`` point at the Examples splits (``<uri>/Split-fold-<k>/*``). The model's task module
+trains on the two training folds and exports the inference-only model into
+``fn_args.serving_model_dir`` (``model.keras`` + ``export.json``), which the AUEvaluator scores and
+the Pusher turns into a TF Serving SavedModel. The training run itself (checkpoints, logs,
+``run.json``) lives in ``fn_args.model_run_dir``.
+
+TFX installs this file as a top-level module from a wheel, so it only uses absolute imports.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+TRAIN_KEYS = ("epochs", "steps_per_epoch", "batch_size", "seed")
+UNLABELED_SPLIT = "unlabeled"
+
+
+def _split_dir(pattern: str) -> str:
+    """``<uri>/Split-fold-1/*`` -> ``<uri>/Split-fold-1``."""
+    return pattern[:-2] if pattern.endswith("/*") else os.path.dirname(pattern)
+
+
+def stage_folds(fn_args: Any, fold: int, staging: str) -> str:
+    """Links the Examples splits as ``<staging>/fold-<k>/``, the layout the task modules read.
+
+    Training folds come from ``train_files``, the held-out fold from ``eval_files``; the split's
+    name says which fold it is, so the link names never depend on the order TFX lists them in.
+    """
+    os.makedirs(staging, exist_ok=True)
+    for pattern in list(fn_args.train_files) + list(fn_args.eval_files):
+        split_dir = _split_dir(pattern)
+        name = os.path.basename(split_dir).removeprefix("Split-")
+        if not name.startswith("fold-"):
+            raise ValueError(f"Trainer split {name!r} is not a fold split (fold-<k>)")
+        link = os.path.join(staging, name)
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(os.path.abspath(split_dir), link)
+    if not os.path.isdir(os.path.join(staging, f"fold-{fold}")):
+        raise ValueError(f"the eval split of fold {fold} is missing from eval_files {fn_args.eval_files}")
+    return staging
+
+
+def unlabeled_dir(fn_args: Any) -> str | None:
+    """The ``Split-unlabeled`` next to the fold splits, when preprocessing produced one."""
+    root = os.path.dirname(_split_dir(fn_args.train_files[0]))
+    path = os.path.join(root, f"Split-{UNLABELED_SPLIT}")
+    return path if os.path.isdir(path) and os.listdir(path) else None
+
+
+def run_fn(fn_args: Any) -> None:
+    """Trains ``custom_config['model']`` on fold ``custom_config['fold']`` and exports it."""
+    import keras
+    from absl import logging
+
+    from keras_au.models import registry
+
+    cfg = dict(fn_args.custom_config or {})
+    model, fold = cfg["model"], int(cfg["fold"])
+    task = registry.task_module(model)
+    data = stage_folds(fn_args, fold, os.path.join(fn_args.model_run_dir, "data"))
+    run_dir = os.path.join(fn_args.model_run_dir, "run")
+    options = {k: cfg[k] for k in TRAIN_KEYS if cfg.get(k) is not None}
+    unlabeled = unlabeled_dir(fn_args)
+    if unlabeled:
+        options["unlabeled"] = unlabeled
+    logging.info(f"[keras-au] Trainer: {model} fold {fold}, preset {cfg.get('preset', 'paper')}, {options}")
+    task.train(model=model, out=run_dir, data=data, fold=fold, preset=cfg.get("preset", "paper"),
+               overrides=dict(cfg.get("overrides") or {}), **options)
+    task.export(run_dir=run_dir, out=fn_args.serving_model_dir)
+    keras.backend.clear_session()  # the next fold's Trainer runs in the same process (LocalDagRunner)

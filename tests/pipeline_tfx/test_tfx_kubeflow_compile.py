@@ -1,0 +1,65 @@
+"""`keras-au pipeline compile --kubeflow`: an offline KubeflowV2DagRunner spec that names every component."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from keras_au.cli import main
+from pipeline.configs import PipelineConfig
+from pipeline.pipeline import TRAINER_RUN_FN, create_pipeline
+
+IMAGE = "registry.example/keras-au:0.1.0"
+BASE = ["--data", "gs://bucket/BP4D", "--root", "gs://bucket/keras-au", "--image", IMAGE]
+
+
+def _component_ids() -> set[str]:
+    cfg = PipelineConfig(data_dir="gs://bucket/BP4D", pipeline_root="gs://bucket/keras-au")
+    return {c.id for c in create_pipeline(cfg, trainer_code="run_fn").components}
+
+
+def test_yaml_spec_names_every_component_with_image_run_fn_and_beam_args(tmp_path, capsys):
+    out = tmp_path / "keras-au.yaml"
+    rc = main(["pipeline", "compile", "--kubeflow", str(out), *BASE, "--name", "au-bp4d", "--preset", "demo",
+               "--epochs", "3", "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    assert rc == 0 and str(out) in capsys.readouterr().out
+    docs = [d for d in yaml.safe_load_all(out.read_text()) if d]
+    spec = docs[0]
+    ids = _component_ids()
+    assert ids == {"Preprocess", "StatisticsGen", "SchemaGen", "ExampleValidator", "FoldReport", "KerasAuPusher",
+                   *(f"Trainer_fold{k}" for k in range(3)), *(f"AUEvaluator_fold{k}" for k in range(3))}
+    assert set(spec["root"]["dag"]["tasks"]) == ids
+    assert spec["pipelineInfo"]["name"] == "au-bp4d"
+    executors = spec["deploymentSpec"]["executors"]
+    assert {e.removesuffix("_executor") for e in executors} == ids
+    for ex in executors.values():
+        assert ex["container"]["image"] == IMAGE
+    # Beam args reach the Beam components (preprocess and stats)
+    assert "--direct_num_workers=2" in executors["Preprocess_executor"]["container"]["args"]
+    # custom executors are referenced by import path, so the image only needs keras-au installed
+    assert "pipeline.components.preprocess.Executor" in executors["Preprocess_executor"]["container"]["args"]
+    # the Trainer's code is referenced by run_fn path (no wheel upload: offline compile)
+    text = out.read_text()
+    assert TRAINER_RUN_FN in text and "module_file" not in text.replace("module_file:", "")
+    trainer = spec["root"]["dag"]["tasks"]["Trainer_fold1"]
+    params = trainer["inputs"]["parameters"]
+    config = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+    assert config["fold"] == 1 and config["preset"] == "demo" and config["epochs"] == 3
+    assert json.loads(params["train_args"]["runtimeValue"]["constant"])["splits"] == ["fold-0", "fold-2"]
+
+
+def test_json_spec_parses_too(tmp_path):
+    out = tmp_path / "spec.json"
+    assert main(["pipeline", "compile", "--kubeflow", str(out), *BASE]) == 0
+    spec = json.loads(out.read_text())
+    assert set(spec["pipelineSpec"]["root"]["dag"]["tasks"]) == _component_ids()
+
+
+@pytest.mark.parametrize("name", ["KerasAU", "-au", "au_bp4d", "a" * 129])
+def test_bad_pipeline_names_are_refused(tmp_path, capsys, name):
+    rc = main(["pipeline", "compile", "--kubeflow", str(tmp_path / "x.yaml"), *BASE, "--name", name])
+    assert rc == 2
+    assert "must match [a-z0-9][a-z0-9-]{0,127}" in capsys.readouterr().err
+    assert not (tmp_path / "x.yaml").exists()

@@ -1,0 +1,191 @@
+"""A tiny sample from local faces only (astronaut + Grace Hopper): layouts, labels, determinism, skips."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_au.au import dataset_aus
+from keras_au.sample import SampleSettings, builder, ensure_sample, fetch_media, schedule
+from keras_au.sample.catalog import LOCAL_SOURCE, Identity
+from keras_au.sample.fetch import MediaSet
+
+TINY = dict(local_only=True, bp4d_tasks=2, bp4d_frames=12, disfa_frames=16)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return fetch_media(str(tmp_path_factory.mktemp("cache")), archives=())
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory, media):
+    out = tmp_path_factory.mktemp("s") / "sample"
+    return ensure_sample(str(out), settings=SampleSettings(seed=5, **TINY), media=media, preview=True, progress=False)
+
+
+def _manifest(paths) -> dict:
+    return json.load(open(paths.manifest))
+
+
+def _bp4d_labels(root: str) -> dict[str, list[list[str]]]:
+    folder = os.path.join(root, "AUCoding", "AU_OCC")
+    return {n: list(csv.reader(open(os.path.join(folder, n), newline=""))) for n in sorted(os.listdir(folder))}
+
+
+def test_subjects_follow_the_standard_folds(sample):
+    m = _manifest(sample)
+    ids = {i["identity"]: i for i in m["identities"]}
+    assert set(ids) == {"astronaut", "grace_hopper"} and m["skipped"] == []
+    assert (ids["astronaut"]["bp4d_subject"], ids["astronaut"]["disfa_subject"], ids["astronaut"]["fold_part"]) == ("F001", "SN002", 1)
+    assert (ids["grace_hopper"]["bp4d_subject"], ids["grace_hopper"]["disfa_subject"], ids["grace_hopper"]["fold_part"]) == ("F003", "SN013", 2)
+    assert m["seed"] == 5 and m["generation_seconds"] > 0
+    assert "SYNTHETIC" in open(sample.readme).read()
+    assert {os.path.basename(p) for p in sample.stills} == {"local__astronaut.png", "local__grace_hopper.jpg"}
+
+
+def test_bp4d_csvs_match_the_schedules(sample):
+    m = _manifest(sample)
+    aus = dataset_aus("bp4d")
+    labels = _bp4d_labels(sample.bp4d)
+    clips = [c for c in m["clips"] if c["dataset"] == "bp4d"]
+    assert len(clips) == 4 and len(labels) == 4
+    nines = 0
+    for c in clips:
+        rows = labels[f"{c['subject']}_{c['task']}.csv"]
+        assert rows[0] == ["0"] + [str(a) for a in aus]
+        frames = [int(r[0]) for r in rows[1:]]
+        assert frames == list(range(c["first_frame"], c["first_frame"] + c["frames"]))
+        files = sorted(os.listdir(os.path.join(sample.bp4d, c["subject"], c["task"])))
+        assert files == [f"{f:04d}.jpg" for f in frames]
+        got = np.array([[int(v) for v in r[1:]] for r in rows[1:]])
+        events = [schedule.AUEvent(**e) for e in c["events"]]
+        want = schedule.bp4d_occurrence(schedule.label_intensity(schedule.intensity_track(events, c["frames"], aus)))
+        for mark in c["unknown"]:
+            for t in mark["frames"]:
+                want[t, mark["au_columns"]] = 9
+        np.testing.assert_array_equal(got, want)
+        assert set(np.unique(got)) <= {0, 1, 9}
+        nines += int((got == 9).sum())
+    assert nines > 0 and any((np.array([[int(v) for v in r[1:]] for r in rows[1:]]) == 1).any() for rows in labels.values())
+
+
+def test_disfa_files_match_the_schedules(sample):
+    import cv2
+
+    m = _manifest(sample)
+    aus = dataset_aus("disfa")
+    for c in (c for c in m["clips"] if c["dataset"] == "disfa"):
+        events = [schedule.AUEvent(**e) for e in c["events"]]
+        want = schedule.label_intensity(schedule.intensity_track(events, c["frames"], aus))
+        for j, au in enumerate(aus):
+            path = os.path.join(sample.disfa, "ActionUnit_Labels", c["subject"], f"{c['subject']}_au{au}.txt")
+            rows = [line.split(",") for line in open(path).read().splitlines()]
+            assert [int(r[0]) for r in rows] == list(range(1, c["frames"] + 1))
+            assert [int(r[1]) for r in rows] == want[:, j].tolist()
+        cap = cv2.VideoCapture(os.path.join(sample.root, c["video"]))
+        count = 0
+        while cap.read()[0]:
+            count += 1
+        assert count == c["frames"]
+    assert any(e["peak"] >= schedule.DISFA_POSITIVE_MIN for c in m["clips"] for e in c["events"])
+
+
+def test_frames_show_the_scheduled_motion(sample):
+    """Frames with an AU at apex differ from the clip's AU-free frames far more than AU-free frames differ."""
+    from keras_au.geometry import load_image
+
+    m = _manifest(sample)
+    c = next(c for c in m["clips"] if c["dataset"] == "bp4d" and any(e["peak"] >= 3 for e in c["events"]))
+    aus = dataset_aus("bp4d")
+    track = schedule.intensity_track([schedule.AUEvent(**e) for e in c["events"]], c["frames"], aus)
+    frames = [load_image(os.path.join(sample.bp4d, c["subject"], c["task"], f"{c['first_frame'] + t:04d}.jpg")) for t in range(c["frames"])]
+    quiet = [t for t in range(c["frames"]) if track[t].max() == 0]
+    peak = int(np.argmax(track.max(axis=1)))
+    assert track[peak].max() >= 3
+    if quiet:
+        ref = frames[quiet[0]].astype(float)
+        assert np.abs(frames[peak] - ref).mean() > 1.5
+
+
+def test_preview_is_written(sample):
+    from keras_au.geometry import load_image
+    from keras_au.sample.preview import COMBINATIONS, TILE
+    from keras_au.sample.facs_motion import MOTION_AUS
+
+    img = load_image(sample.preview)
+    assert img.shape[0] == 28 + TILE * (len(MOTION_AUS) + len(COMBINATIONS))
+    assert img.shape[1] > 4 * TILE
+
+
+def test_same_seed_same_sample_and_reuse(tmp_path, sample, media):
+    again = ensure_sample(str(tmp_path / "b"), settings=SampleSettings(seed=5, **TINY), media=media, progress=False)
+    assert _bp4d_labels(sample.bp4d) == _bp4d_labels(again.bp4d)
+    cmp = filecmp.dircmp(sample.bp4d, again.bp4d)
+    for sub in ("F001", "F003"):
+        for task in os.listdir(os.path.join(sample.bp4d, sub)):
+            a, b = os.path.join(sample.bp4d, sub, task), os.path.join(again.bp4d, sub, task)
+            match, mismatch, errors = filecmp.cmpfiles(a, b, os.listdir(a), shallow=False)
+            assert not mismatch and not errors and len(match) == len(os.listdir(a))
+    assert not cmp.left_only and not cmp.right_only
+    assert filecmp.cmp(os.path.join(sample.disfa, "Videos_LeftCamera", "LeftVideoSN002_comp.avi"),
+                       os.path.join(again.disfa, "Videos_LeftCamera", "LeftVideoSN002_comp.avi"), shallow=False)  # fmt: skip
+    # Same settings: reused without rebuilding.
+    stamp = os.path.getmtime(again.manifest)
+    reused = ensure_sample(str(tmp_path / "b"), settings=SampleSettings(seed=5, **TINY), media=media, progress=False)
+    assert os.path.getmtime(reused.manifest) == stamp
+    # Another seed: other schedules.
+    other = ensure_sample(str(tmp_path / "c"), settings=SampleSettings(seed=6, **TINY), media=media, progress=False)
+    assert _bp4d_labels(other.bp4d) != _bp4d_labels(sample.bp4d)
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path, media):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError):
+        ensure_sample(str(tmp_path / "mine"), settings=SampleSettings(**TINY), media=media, progress=False)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_bad_identity_images_are_skipped_with_reasons(tmp_path, media, astronaut, monkeypatch):
+    import cv2
+
+    files = {
+        "tiny.png": cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA),  # found, eyes ~21 px apart
+        "blank.png": np.full((300, 300, 3), 128, np.uint8),
+    }
+    records = [f for f in media.files if f["file"] == "astronaut.png"]
+    for name, img in files.items():
+        path = str(tmp_path / name)
+        cv2.imwrite(path, img[:, :, ::-1])
+        records.append({"source": LOCAL_SOURCE, "file": name, "path": path, "sha256": name, "role": "identity:bad"})
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
+    records.append({"source": LOCAL_SOURCE, "file": "broken.jpg", "path": str(tmp_path / "broken.jpg"), "sha256": "x", "role": "identity:bad"})
+    fake = MediaSet(root=media.root, files=records)
+    monkeypatch.setattr(builder, "IDENTITIES", (
+        Identity("bad", "M", tuple((LOCAL_SOURCE, n) for n in ("tiny.png", "blank.png", "broken.jpg", "missing.jpg"))),
+        Identity("astronaut", "F", ((LOCAL_SOURCE, "astronaut.png"),)),
+    ))  # fmt: skip
+    paths = ensure_sample(str(tmp_path / "out"), settings=SampleSettings(**TINY), media=fake, progress=False)
+    m = _manifest(paths)
+    reasons = {s.get("file"): s["reason"] for s in m["skipped"]}
+    assert reasons == {"tiny.png": "tiny_face", "blank.png": "no_face", "broken.jpg": "undecodable",
+                       "missing.jpg": "not_fetched", None: "no_usable_still"}  # fmt: skip
+    assert [i["identity"] for i in m["identities"]] == ["astronaut"] and m["identities"][0]["bp4d_subject"] == "F001"
+
+
+def test_cli_local_only(tmp_path, capsys):
+    from keras_au.cli import main
+
+    out = tmp_path / "cli-sample"
+    argv = ["sample-data", "--local-only", "--cache", str(tmp_path / "cache"), "--out", str(out), "--seed", "1", "--json"]
+    assert main(argv) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["counts"]["subjects"] == 2 and info["bp4d"] == str(out / "BP4D")
+    assert main(["sample-data", "--local-only", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path)]) == 2
+    assert "not a keras-au sample" in capsys.readouterr().err
