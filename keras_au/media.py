@@ -46,7 +46,9 @@ class VideoReader:
         self.reached_end = False
         self.expected_frames: Optional[int] = None
 
-    def frames(self, need=lambda index: True, max_index: Optional[int] = None) -> Iterator[tuple[int, Optional[np.ndarray]]]:
+    def frames(
+        self, need=lambda index: True, max_index: Optional[int] = None
+    ) -> Iterator[tuple[int, Optional[np.ndarray]]]:
         import cv2
 
         if not os.path.isfile(self.path):

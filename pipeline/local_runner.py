@@ -92,27 +92,29 @@ def _console_and_log(log_path: Optional[str]) -> Iterator[TextIO]:
 
 @contextlib.contextmanager
 def progress(total: int, verbose: bool = False, log_path: Optional[str] = None) -> Iterator[None]:
-    """Per-component progress on the console; with ``log_path`` (and not ``verbose``) all other output
-    goes to that file, and TFX's INFO logging is shown only when ``verbose``."""
+    """Per-component progress on the console. Not ``verbose``: all other output (TFX INFO logging included)
+    goes to ``log_path``, or, without one, only warnings are shown."""
     from absl import logging as absl_logging
 
     logger = absl_logging.get_absl_logger()
-    old_level = logger.level
+    old_verbosity = absl_logging.get_verbosity()
     others = logging.getLogger().handlers + logger.handlers + [absl_logging.get_absl_handler()]
     quiet = _WarningsOnly()
+    filtered = others if not verbose and log_path is None else []
     with _console_and_log(None if verbose else log_path) as console:
         handler = _Progress(total, console)
-        if not verbose:
-            for h in others:
-                h.addFilter(quiet)
+        for h in filtered:
+            h.addFilter(quiet)
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        # Through absl, not logger.setLevel: TensorFlow's SavedModel writer saves and restores the absl
+        # verbosity, which would silently drop a level set on the logger alone.
+        absl_logging.set_verbosity(absl_logging.INFO)
         try:
             yield
         finally:
             logger.removeHandler(handler)
-            logger.setLevel(old_level)
-            for h in others:
+            absl_logging.set_verbosity(old_verbosity)
+            for h in filtered:
                 h.removeFilter(quiet)
 
 

@@ -35,11 +35,6 @@ def prepare_inputs(
     return signature or default, inputs
 
 
-def as_float_images(images: np.ndarray) -> np.ndarray:
-    """float32 copy for the wire (uint8 faces are the common case)."""
-    return np.asarray(images, np.float32)
-
-
 def decode_outputs(outputs: dict) -> dict[str, np.ndarray]:
     """Normalises output arrays: probabilities float32, names str, decisions bool."""
     out = {}

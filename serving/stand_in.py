@@ -75,3 +75,24 @@ def write_stand_in_export(
                raw={"normalisation": "raw RGB [0, 255]; the model rescales internally", "untrained": True}
                ).write(out_dir)
     return out_dir
+
+
+def write_untrained_rtatl_export(out_dir: str, preset: str = "ci", model: str = "rtatl", dataset: str = "bp4d") -> str:
+    """The real RTATL family's export of an *untrained* model (no training needed): an untrained trainer is
+    checkpointed into ``<out_dir>/run`` as ``keras-au train`` would, then the family's ``export`` writes
+    ``<out_dir>/export``. For serving tests and benchmarks, where only shapes and cost matter."""
+    import json
+
+    from keras_au.au import dataset_aus
+    from keras_au.models.rtatl import task
+    from keras_au.models.rtatl.checkpoint import checkpoint_path, save_state
+    from keras_au.models.rtatl.config import make_config
+
+    cfg = make_config(model, preset, aus=dataset_aus(dataset))
+    trainer = task.build_trainer(cfg, compile=False)
+    run = os.path.join(out_dir, "run")
+    os.makedirs(run, exist_ok=True)
+    with open(os.path.join(run, "run.json"), "w") as f:
+        json.dump({"model": model, "family": "rtatl", "preset": preset, "untrained": True, "config": cfg.to_dict()}, f)
+    save_state(trainer, checkpoint_path(run), epoch=0)
+    return task.export(run, os.path.join(out_dir, "export"))

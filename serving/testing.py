@@ -181,8 +181,12 @@ class ServingDouble:
             raise DoubleError(grpc.StatusCode.UNAVAILABLE, "injected fault: server unavailable")
 
     def run(self, signature: str, inputs: dict, version: Optional[int] = None,
-            output_filter=()) -> tuple[int, dict]:
-        """Runs a signature on numpy inputs -> (version, numpy outputs); raises ``DoubleError``."""
+            output_filter=(), strict_dtype: bool = False) -> tuple[int, dict]:
+        """Runs a signature on numpy inputs -> (version, numpy outputs); raises ``DoubleError``.
+
+        ``strict_dtype``: gRPC tensors must carry the signature's dtype exactly (as in TF Serving);
+        REST JSON numbers are converted to it.
+        """
         import tensorflow as tf
 
         servable = self.servable(version)
@@ -206,7 +210,8 @@ class ServingDouble:
                 if arr.dtype.kind not in "OSU":
                     raise DoubleError(grpc.StatusCode.INVALID_ARGUMENT,
                                       f"Expects arg[{name}] to be string but {arr.dtype} is provided")
-            elif arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and np.dtype(want).kind != "f"):
+            elif arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and np.dtype(want).kind != "f") or (
+                    strict_dtype and arr.dtype != want):
                 raise DoubleError(grpc.StatusCode.INVALID_ARGUMENT,
                                   f"Expects arg[{name}] to be {spec.dtype.name} but {arr.dtype} is provided")
             feeds[name] = tf.constant(arr if spec.dtype == tf.string else arr.astype(want))
@@ -277,7 +282,8 @@ class _PredictionServicer(_PredictionBase):
             except Exception as e:  # a TensorProto whose content does not match its dtype/shape
                 raise DoubleError(grpc.StatusCode.INVALID_ARGUMENT, f"malformed TensorProto: {e}") from None
             version, outputs = self.double.run(request.model_spec.signature_name, inputs,
-                                               _version_of(request.model_spec), list(request.output_filter))
+                                               _version_of(request.model_spec), list(request.output_filter),
+                                               strict_dtype=True)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = self.double.model_name
             response.model_spec.version.value = version

@@ -24,6 +24,8 @@ STAGES = ("sample data", "TFX pipeline", "fold report", "TFLite", "predict", "RE
 TFLITE_VARIANTS = ("fp32", "dynamic_int8")
 # The sample's real videos are long (up to 4800 frames); a spread-out slice of each is enough unlabeled data.
 UNLABELED_OPTIONS = {"frame_step": 10, "max_frames_per_sequence": 24}
+PRESET_WORDS = {"demo": "CPU-sized: smaller input and widths, a few epochs", "ci": "tiny, for tests",
+                "paper": "paper size"}
 
 
 class _Stages:
@@ -145,8 +147,9 @@ def write_report(out: str, info: dict) -> str:
     lines = [
         "# keras-au demo",
         "",
-        f"Model `{info['model']}`, preset `{info['preset']}` (CPU-sized; the paper-size model is the default "
-        "for real data), trained and evaluated 3-fold on the embedded sample: real faces with **synthetic** AUs "
+        f"Model `{info['model']}`, preset `{info['preset']}` ({PRESET_WORDS.get(info['preset'], '')}; the "
+        "paper-size model is the default for real data), trained and evaluated 3-fold on the embedded sample: "
+        "real faces with **synthetic** AUs "
         f"(see `{info['sample']}/README.txt`). F1 on synthetic motion says the machinery works, not how well "
         "the method detects real AUs.",
         "",

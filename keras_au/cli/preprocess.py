@@ -36,6 +36,7 @@ def _positive(value: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # workers inherit it: TensorFlow is only used for protos
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     logging.getLogger("keras_au.preprocess").setLevel(logging.INFO)
     if not args.verbose:

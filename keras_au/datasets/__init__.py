@@ -16,6 +16,12 @@ from keras_au.datasets.folds import NUM_FOLDS, STANDARD_PARTS, fold_of, hash_fol
 from keras_au.datasets.records import FrameRef, Listing, WorkItem
 
 DATASETS = ("bp4d", "disfa", "emotionet", "folder")
+LAYOUTS = {
+    "bp4d": "<root>/[prefix/]<subject>/<task>/<frame>.jpg + <root>/AUCoding/AU_OCC/<subject>_<task>.csv",
+    "disfa": "<root>/Videos_LeftCamera/LeftVideoSN0xx_comp.avi + <root>/ActionUnit_Labels/SN0xx/SN0xx_au<k>.txt",
+    "emotionet": "images anywhere under <root> (+ a labels CSV)",
+    "folder": "image or video files anywhere under <root>",
+}
 
 
 def list_dataset(
@@ -25,23 +31,31 @@ def list_dataset(
     aus: Optional[Sequence[int]] = None,
     num_folds: int = NUM_FOLDS,
 ) -> Listing:
-    """Work items of dataset ``name`` under ``root``; ``labels`` is the CSV for EmotioNet/folder."""
+    """Work items of dataset ``name`` under ``root``; ``labels`` is the CSV for EmotioNet/folder.
+
+    Raises ``FileNotFoundError`` for a missing root and ``ValueError`` when nothing is found.
+    """
     key = name.lower()
     if key not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     if labels and key in ("bp4d", "disfa"):
         raise ValueError(f"--labels is for emotionet/folder; {name} labels are read from its own layout")
     if key == "bp4d":
-        return list_bp4d(root, aus, num_folds)
-    if key == "disfa":
-        return list_disfa(root, aus, num_folds)
-    if key == "emotionet":
-        return list_emotionet(root, labels, aus, num_folds)
-    return list_folder(root, labels, aus, num_folds)
+        listing = list_bp4d(root, aus, num_folds)
+    elif key == "disfa":
+        listing = list_disfa(root, aus, num_folds)
+    elif key == "emotionet":
+        listing = list_emotionet(root, labels, aus, num_folds)
+    else:
+        listing = list_folder(root, labels, aus, num_folds)
+    if not listing.items:
+        raise ValueError(f"no {key} media found under {root}; expected {LAYOUTS[key]}")
+    return listing
 
 
 __all__ = [
     "DATASETS",
+    "LAYOUTS",
     "FrameRef",
     "Listing",
     "NUM_FOLDS",

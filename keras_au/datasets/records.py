@@ -69,10 +69,6 @@ class Listing:
     notes: dict = field(default_factory=dict)  # reader-level counters, e.g. bad_label_rows
     labels_file: str = ""  # the labels CSV used (EmotioNet/folder), for the report
 
-    @property
-    def frames_listed(self) -> int:
-        return sum(len(i.frames) for i in self.items if i.kind != "video")
-
     def add_note(self, name: str, count: int = 1) -> None:
         self.notes[name] = self.notes.get(name, 0) + count
 

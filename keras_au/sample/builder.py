@@ -89,7 +89,7 @@ def ensure_sample(
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
-        _generate(tmp, settings, media, key, preview, progress, log)
+        _generate(tmp, settings, media, key, preview, progress)
         shutil.rmtree(root, ignore_errors=True)
         os.replace(tmp, root)
     finally:
@@ -133,7 +133,7 @@ class _Subject:
     disfa: str = ""
 
 
-def _select(settings: SampleSettings, media: MediaSet, skipped: list[dict], log) -> list[_Subject]:
+def _select(settings: SampleSettings, media: MediaSet, skipped: list[dict]) -> list[_Subject]:
     """Usable identities in catalogue order, each with its usable stills."""
     detector = FaceDetector()
     subjects: list[_Subject] = []
@@ -179,12 +179,14 @@ def _assign_names(subjects: list[_Subject]) -> None:
         taken.update((s.bp4d, s.disfa))
 
 
-def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, preview: bool, progress: bool, log) -> None:
+def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, preview: bool, progress: bool) -> None:
     start = time.time()
     skipped: list[dict] = []
-    subjects = _select(settings, media, skipped, log)
+    subjects = _select(settings, media, skipped)
     if not subjects:
-        raise RuntimeError("no usable identity: every still was skipped (see the reasons above)")
+        reasons = "; ".join(f"{s['identity']} {s.get('file', '')}: {s['reason']}" for s in skipped)
+        problems = f" (download problems: {'; '.join(media.problems)})" if media.problems else ""
+        raise RuntimeError(f"no usable identity: {reasons or 'none listed'}{problems}")
     clips: list[dict] = []
     iterator = subjects
     if progress:

@@ -49,7 +49,7 @@ NUM_CONTROL = 94
 
 FOREHEAD_FOLLOW = 0.45  # share of the brow's motion the forehead point takes
 BELOW_JAW_FOLLOW = 0.5  # share of the jaw's motion the point below it takes
-TEETH_OFFSET_PX = 1.5
+TEETH_OFFSET_PX = 2.0  # above the mesh's 1.5 px minimum spacing, so an open mouth keeps them
 # (upper, lower) contour points of an eye opening or a lip's red: they must not cross.
 CLOSING_PAIRS = (
     (37, 41), (38, 40), (44, 46), (43, 47),  # upper lid / lower lid

@@ -192,9 +192,9 @@ def _unpack(spec: ArchiveSpec, archive: str, media_root: str) -> list[dict]:
     if os.path.isfile(stamp):
         with open(stamp, encoding="utf-8") as f:
             cached = json.load(f)
-        if cached.get("archive_sha256") == spec.sha256 and all(
-            os.path.isfile(r["path"]) and sha256_file(r["path"]) == r["sha256"] for r in cached["files"] if r.get("path")
-        ):
+        kept = [r for r in cached["files"] if r.get("path")]
+        intact = all(os.path.isfile(r["path"]) and sha256_file(r["path"]) == r["sha256"] for r in kept)
+        if cached.get("archive_sha256") == spec.sha256 and intact:
             return cached["files"]
     tmp = tempfile.mkdtemp(prefix=f".tmp-{spec.key}-", dir=media_root)
     records = []

@@ -112,7 +112,9 @@ def write_disfa_labels(root: str, subject: str, aus: Sequence[int], levels: np.n
     return paths
 
 
-def copy_unlabeled(root: str, images: Iterable[tuple[str, str]], videos: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def copy_unlabeled(
+    root: str, images: Iterable[tuple[str, str]], videos: Iterable[tuple[str, str]]
+) -> tuple[list[str], list[str]]:
     """Copies (name, source path) pairs into ``unlabeled/images`` and ``unlabeled/videos``."""
     out: tuple[list[str], list[str]] = ([], [])
     for kind, items, bucket in (("images", images, out[0]), ("videos", videos, out[1])):

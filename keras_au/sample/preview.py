@@ -37,7 +37,8 @@ def contact_sheet(stills: Sequence[PreparedStill], names: Sequence[str]) -> np.n
     header = np.full((28, LABEL_WIDTH + 2 * TILE * len(stills), 3), 255, np.uint8)
     for i, name in enumerate(names):
         x = LABEL_WIDTH + 2 * TILE * i + 4
-        cv2.putText(header, f"{name}: neutral | apex", (x, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        text = f"{name}: neutral | apex"
+        cv2.putText(header, text, (x, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     neutral = [face_tile(s, s.render({})) for s in stills]
     out = [header]
     for title, subtitle, aus in rows:

@@ -143,7 +143,8 @@ def _companion(rng: np.random.Generator, ev: AUEvent, au: int, num_frames: int) 
     lag = int(rng.integers(-2, 3))
     peak = int(np.clip(ev.peak + rng.integers(-1, 2), 1, 5))
     s = max(-1, ev.start + lag)
-    return AUEvent(au, s, max(s + 1, ev.apex + lag), max(s + 1, ev.release + lag), min(num_frames + 1, ev.end + lag), peak)
+    apex, release = max(s + 1, ev.apex + lag), max(s + 1, ev.release + lag)
+    return AUEvent(au, s, apex, release, min(num_frames + 1, ev.end + lag), peak)
 
 
 def _fits(ev: AUEvent, events: Sequence[AUEvent]) -> bool:

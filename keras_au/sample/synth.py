@@ -123,8 +123,10 @@ def prepare_still(
     path: str = "",
     size: int = FRAME_SIZE,
     min_eye_distance: float = MIN_SOURCE_EYE_DISTANCE,
+    redetect: bool = True,
 ) -> PreparedStill:
-    """Detects the face and builds the mesh; raises ``SkipStill`` (no_face, tiny_face, ...)."""
+    """Detects the face and builds the mesh; raises ``SkipStill`` (no_face, tiny_face,
+    not_redetected: the face is not found again in the neutral synthesised frame)."""
     try:
         det = detector.detect(image)
     except ImageError as e:
@@ -141,10 +143,10 @@ def prepare_still(
     controls = facs_motion.control_points(frame_lm)
     mesh = PiecewiseAffineWarp(controls, (size, size), fixed=_face_ellipse(controls, frame_lm))
     # Teeth seen between parted lips stay (with the skull): the cavity opens below them.
-    in_mesh = set(mesh.vertex_ids.tolist())
-    top = [facs_motion.TEETH[u] if facs_motion.TEETH[u] in in_mesh else u for u in (61, 62, 63)]
-    cavity = (60, *top, 64, 65, 66, 67)
-    return PreparedStill(
+    teeth = tuple(facs_motion.TEETH.values())
+    open_mouth = bool(set(teeth) & set(mesh.vertex_ids.tolist()))
+    cavity = (60, *(teeth if open_mouth else (61, 62, 63)), 64, 65, 66, 67)
+    still = PreparedStill(
         path=path,
         image=np.ascontiguousarray(image),
         landmarks=lm,
@@ -156,6 +158,10 @@ def prepare_still(
         size=size,
         cavity=cavity,
     )
+    # The frames must be usable downstream: the detector has to find the face in the crop too.
+    if redetect and not detector.detect(still.render({})).found:
+        raise SkipStill("not_redetected", "no face found again in the synthesised frame")
+    return still
 
 
 def _crop_matrix(lm: np.ndarray, eye_distance: float, image_size: tuple[int, int], size: int) -> np.ndarray:
@@ -225,7 +231,12 @@ def _invert(m: np.ndarray) -> np.ndarray:
 
 
 def jitter_track(
-    rng: np.random.Generator, num_frames: int, shift: float = 2.5, angle: float = 1.5, zoom: float = 0.02, gain: float = 0.05
+    rng: np.random.Generator,
+    num_frames: int,
+    shift: float = 2.5,
+    angle: float = 1.5,
+    zoom: float = 0.02,
+    gain: float = 0.05,
 ) -> list[Jitter]:
     """Smooth per-frame head motion and lighting: each parameter is a slow sinusoid with a random
     phase and period (1-3 clip lengths), so consecutive frames differ by a fraction of a pixel."""
@@ -236,4 +247,5 @@ def jitter_track(
         return amplitude * rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
 
     dx, dy, rot, sc, g = wave(shift), wave(shift), wave(angle), wave(zoom), wave(gain)
-    return [Jitter(float(dx[i]), float(dy[i]), float(rot[i]), float(1 + sc[i]), float(1 + g[i])) for i in range(num_frames)]
+    waves = zip(dx, dy, rot, sc, g)
+    return [Jitter(float(x), float(y), float(r), float(1 + s), float(1 + k)) for x, y, r, s, k in waves]

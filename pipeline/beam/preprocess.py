@@ -130,7 +130,8 @@ def build_pipeline(
         p
         | "ListItems" >> beam.Create(list(items))
         | "Spread" >> beam.Reshuffle()  # one long sequence must not pin every item to one worker
-        | "Faces" >> beam.ParDo(ProcessItemsFn(options, progress_dir)).with_outputs("dead", "issues", "stats", main="examples")
+        | "Faces"
+        >> beam.ParDo(ProcessItemsFn(options, progress_dir)).with_outputs("dead", "issues", "stats", main="examples")
     )
     folds = out.examples | "ByFold" >> beam.Partition(lambda kv, n: kv[0] % n, num_folds)
     for k in range(num_folds):
@@ -159,11 +160,14 @@ def pipeline_args(workers: int = 1, beam_args: Optional[Sequence[str]] = None) -
     """Beam flags: the caller's, plus a multi-process DirectRunner with ``workers`` when no runner is set."""
     args = list(beam_args or [])
     runner = _flag(args, "runner") or "DirectRunner"
-    if runner.lower() in LOCAL_RUNNERS and _flag(args, "direct_running_mode") is None:
-        if workers > 1:
-            args += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
-        else:
-            args += ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    if runner.lower() not in LOCAL_RUNNERS:
+        return args
+    num = _flag(args, "direct_num_workers")  # the caller's Beam flags win over ``workers``
+    if num is None:
+        num = str(workers)
+        args.append(f"--direct_num_workers={num}")
+    if _flag(args, "direct_running_mode") is None:
+        args.append(f"--direct_running_mode={'in_memory' if num == '1' else 'multi_processing'}")
     return args
 
 
@@ -266,7 +270,7 @@ def run_preprocess(
         input=os.path.abspath(input_dir),
         output=output_dir,
         runner=runner,
-        workers=workers,
+        workers=int(_flag(args, "direct_num_workers") or 0) if runner.lower() in LOCAL_RUNNERS else None,
         beam_args=list(beam_args or []),
         options={**options.to_dict(), "num_folds": num_folds, "labels": listing.labels_file},
         counters=_counters(result),
@@ -383,8 +387,8 @@ class _Progress:
                     items, frames = self._poll()
                 except OSError:
                     continue
-                bar.update(items - bar.n)
                 bar.set_postfix(frames=frames, refresh=False)
+                bar.update(items - bar.n)
                 if stop:
                     break
 

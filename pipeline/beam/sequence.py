@@ -84,7 +84,7 @@ class SequenceProcessor:
         self.detector.detect(np.full((64, 64, 3), 128, np.uint8))
 
     def process(self, item: WorkItem) -> Iterator[tuple]:
-        """Yields ``("example", fold, bytes)``, ``("skip", dict)``, ``("issue", dict)`` and finally ``("stats", dict)``."""
+        """Yields ``("example", fold, bytes)``, ``("skip", dict)``, ``("issue", dict)``, then ``("stats", dict)``."""
         run = _ItemRun(self, item)
         yield from run.run()
         if run.issue:

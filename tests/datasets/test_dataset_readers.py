@@ -106,7 +106,8 @@ def test_emotionet_csv_999_unknown_and_unlabeled(tmp_path):
     for name in ("a.jpg", "sub/b.png", "c.jpg"):
         touch(os.path.join(root, name))
     touch(os.path.join(root, "clip.mp4"))
-    touch(os.path.join(root, "labels.csv"), "URL,AU1,AU2,AU4,AU6,AU12,AU17,AU25\na.jpg,1,999,0,0,1,0,1\nsub/b.png,0,0,999,1,0,0,0\ngone.jpg,1,1,1,1,1,1,1\n")
+    rows = ["URL,AU1,AU2,AU4,AU6,AU12,AU17,AU25", "a.jpg,1,999,0,0,1,0,1", "sub/b.png,0,0,999,1,0,0,0", "gone.jpg,1,1,1,1,1,1,1"]
+    touch(os.path.join(root, "labels.csv"), "\n".join(rows) + "\n")
     listing = list_emotionet(root)  # the root's only CSV is used
     items = {i.sequence: i for i in listing.items}
     assert set(items) == {"a.jpg", "sub/b.png", "c.jpg"}  # the video is ignored (and counted)
@@ -137,7 +138,8 @@ def test_folder_subjects_videos_and_frame_labels(tmp_path):
     }
     assert items["alice/talk.mp4"].video.endswith("talk.mp4") and not items["bob.png"].labeled
     assert items["bob.png"].au_ids == dataset_aus("bp4d") and listing.notes["ignored_files"] == 1
-    labels = touch(str(tmp_path / "labels.csv"), "file,frame,1,12\ntalk.mp4,0,1,0\ntalk.mp4,5,0,1\nbob.png,0,1,1\nbob.png,3,1,1\n")
+    rows = ["file,frame,1,12", "talk.mp4,0,1,0", "talk.mp4,5,0,1", "bob.png,0,1,1", "bob.png,3,1,1"]
+    labels = touch(str(tmp_path / "labels.csv"), "\n".join(rows) + "\n")
     listing = list_folder(root, labels=labels, aus=(1, 2, 12))
     items = {i.sequence: i for i in listing.items}
     assert items["alice/talk.mp4"].labels == {0: (1, -1, 0), 5: (0, -1, 1)}
@@ -164,3 +166,5 @@ def test_list_dataset_dispatch_and_errors(tmp_path):
         list_dataset("affwild", str(tmp_path))
     with pytest.raises(ValueError, match="--labels"):
         list_dataset("bp4d", str(tmp_path), labels="x.csv")
+    with pytest.raises(ValueError, match="no bp4d media found.*AU_OCC"):
+        list_dataset("bp4d", str(tmp_path))  # a folder of images is not a BP4D layout

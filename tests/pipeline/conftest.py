@@ -83,7 +83,8 @@ def disfa_layout(talking_frames):
         for subject, n in videos.items():
             frames = talking_frames(n)
             h, w = frames[0].shape[:2]
-            writer = cv2.VideoWriter(str(vdir / f"LeftVideo{subject}_comp.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20, (w, h))
+            path = str(vdir / f"LeftVideo{subject}_comp.avi")
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 20, (w, h))
             assert writer.isOpened()
             for f in frames:
                 writer.write(np.ascontiguousarray(f[:, :, ::-1]))

@@ -23,7 +23,8 @@ def messy_folder(tmp_path_factory, astronaut, grace_hopper, talking_frames, writ
     rgba = np.dstack([astronaut[:, :, ::-1], np.full(astronaut.shape[:2], 255, np.uint8)])
     assert cv2.imwrite(os.path.join(good, "rgba.png"), rgba)
     h = 400
-    both = np.hstack([cv2.resize(astronaut, (h, h)), cv2.resize(grace_hopper, (int(grace_hopper.shape[1] * h / grace_hopper.shape[0]), h))])
+    grace = cv2.resize(grace_hopper, (int(grace_hopper.shape[1] * h / grace_hopper.shape[0]), h))
+    both = np.hstack([cv2.resize(astronaut, (h, h)), grace])
     write_rgb(str(root / "pair.jpg"), both)  # two faces: the largest is kept
     bad = root / "bad"
     bad.mkdir()

@@ -41,7 +41,9 @@ def test_accounting_frame_step_and_flow_pairs(disfa_run):
     assert [by_key[("SN001", f)]["has_flow"][0] for f in (0, 2, 4, 6)] == [1, 1, 0, 0]
     assert [by_key[("SN003", f)]["has_flow"][0] for f in (0, 2)] == [1, 0]
     dead = [json.loads(x) for x in open(os.path.join(out, "dead_letter.jsonl"))]
-    assert [(os.path.basename(d["path"]), d["reason"]) for d in dead] == [("LeftVideoSN002_comp.avi", "video_read_error")]
+    assert [(os.path.basename(d["path"]), d["reason"]) for d in dead] == [
+        ("LeftVideoSN002_comp.avi", "video_read_error")
+    ]
 
 
 def test_intensity_two_or_more_is_positive_with_one_based_frames(disfa_run):

@@ -45,9 +45,15 @@ def test_yaml_spec_names_every_component_with_image_run_fn_and_beam_args(tmp_pat
     assert TRAINER_RUN_FN in text and "module_file" not in text.replace("module_file:", "")
     trainer = spec["root"]["dag"]["tasks"]["Trainer_fold1"]
     params = trainer["inputs"]["parameters"]
-    config = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+    config = json.loads(_constant(params["custom_config"]))
     assert config["fold"] == 1 and config["preset"] == "demo" and config["epochs"] == 3
-    assert json.loads(params["train_args"]["runtimeValue"]["constant"])["splits"] == ["fold-0", "fold-2"]
+    assert json.loads(_constant(params["train_args"]))["splits"] == ["fold-0", "fold-2"]
+    assert json.loads(_constant(params["eval_args"]))["splits"] == ["fold-1"]
+    assert _constant(params["run_fn"]) == TRAINER_RUN_FN
+
+
+def _constant(param: dict) -> str:
+    return param["runtimeValue"]["constantValue"]["stringValue"]
 
 
 def test_json_spec_parses_too(tmp_path):
@@ -59,7 +65,7 @@ def test_json_spec_parses_too(tmp_path):
 
 @pytest.mark.parametrize("name", ["KerasAU", "-au", "au_bp4d", "a" * 129])
 def test_bad_pipeline_names_are_refused(tmp_path, capsys, name):
-    rc = main(["pipeline", "compile", "--kubeflow", str(tmp_path / "x.yaml"), *BASE, "--name", name])
+    rc = main(["pipeline", "compile", "--kubeflow", str(tmp_path / "x.yaml"), *BASE, f"--name={name}"])
     assert rc == 2
     assert "must match [a-z0-9][a-z0-9-]{0,127}" in capsys.readouterr().err
     assert not (tmp_path / "x.yaml").exists()

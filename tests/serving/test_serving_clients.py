@@ -207,3 +207,18 @@ def test_deploy_readiness_probe_command_against_the_double(fresh_double):
         port = s.getsockname()[1]
     dead = [c.replace("127.0.0.1/8501", f"127.0.0.1/{port}") for c in probe]
     assert subprocess.run(dead, timeout=30, capture_output=True).returncode != 0
+
+
+def test_grpc_tensors_of_the_wrong_dtype_are_refused(fresh_double):
+    from tensorflow_serving.apis import predict_pb2
+
+    client = GrpcClient(fresh_double.grpc_target, retry=RetryPolicy(max_attempts=1))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "keras_au"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 200, 200, 3), np.float64)))
+    with pytest.raises(ServingError) as e:
+        client.predict_request(request)
+    assert e.value.code == "INVALID_ARGUMENT" and "to be float but float64 is provided" in e.value.message
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto([b"text"]))
+    with pytest.raises(ServingError, match="to be float but"):
+        client.predict_request(request)

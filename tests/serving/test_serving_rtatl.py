@@ -17,24 +17,14 @@ import tensorflow as tf
 
 from keras_au.cli import main
 
-task = pytest.importorskip("keras_au.models.rtatl.task", reason="RTATL family not present")
+pytest.importorskip("keras_au.models.rtatl.task", reason="RTATL family not present")
 
 
 @pytest.fixture(scope="module")
 def rtatl_export(tmp_path_factory) -> str:
-    from keras_au.au import dataset_aus
-    from keras_au.models.rtatl.checkpoint import checkpoint_path, save_state
-    from keras_au.models.rtatl.config import make_config
+    from serving.stand_in import write_untrained_rtatl_export
 
-    root = tmp_path_factory.mktemp("rtatl")
-    cfg = make_config("rtatl", "ci", aus=dataset_aus("bp4d"))
-    trainer = task.build_trainer(cfg, compile=False)
-    run = str(root / "run")
-    os.makedirs(run)
-    with open(os.path.join(run, "run.json"), "w") as f:
-        json.dump({"model": "rtatl", "family": "rtatl", "preset": "ci", "config": cfg.to_dict()}, f)
-    save_state(trainer, checkpoint_path(run), epoch=0)
-    return task.export(run, str(root / "export"))
+    return write_untrained_rtatl_export(str(tmp_path_factory.mktemp("rtatl")), preset="ci")
 
 
 def test_rtatl_ci_export_through_serving_tflite_and_predict(rtatl_export, faces, astronaut, tmp_path, capsys):

@@ -148,3 +148,20 @@ def test_export_info_is_read_leniently_and_checked(tmp_path):
     (tmp_path / "export.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         ExportInfo.load(str(tmp_path))
+
+
+def test_a_176_pixel_model_is_cropped_by_12_pixels(tmp_path, faces):
+    """The in-the-wild family's input size: the same signatures, a different centre crop."""
+    from serving.stand_in import write_stand_in_export
+
+    mean = faces.landmarks.mean(0) - 12
+    export = write_stand_in_export(str(tmp_path / "export"), aus=(1, 2, 4, 6, 12, 17), input_size=176,
+                                   mean_landmarks=mean)
+    version = savedmodel.export_serving(export, str(tmp_path / "serving"), warmup=False)
+    model, info = savedmodel.load_keras_export(export)
+    assert info.input_size == 176 and info.crop_offset == 12
+    out = tf.saved_model.load(version).signatures["predict_landmarks"](
+        images=tf.constant(faces.images), landmarks=tf.constant(faces.landmarks))["au_probs"].numpy()
+    want = model({"image": faces.images[:, 12:188, 12:188], "landmarks": faces.landmarks - 12}).numpy()
+    np.testing.assert_allclose(out, want, atol=1e-5)
+    assert out.shape == (len(faces), 6)

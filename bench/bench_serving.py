@@ -1,0 +1,234 @@
+"""Serving benchmark: faces/s of the SavedModel and each TFLite variant, end-to-end video fps, roofline.
+
+* Model: the RTATL family's paper-size inference model (untrained: only cost matters here) when
+  ``keras_au.models.rtatl`` is present, else the small stand-in (labelled so in the table).
+* Roofline: the machine's measured float32 matmul rate (``tf.matmul`` of n x n, FLOP/s = 2 n^3 / t).
+  The model's FLOPs are 2 x its multiply-adds (``keras_au.models.flops``, the ``keras-au summary``
+  counter), so "% of roofline" = 2 MACs/face x faces/s / matmul FLOP/s.
+* Video: ``keras-au predict``'s pipeline (decode -> detect every 10 frames / track -> align -> model)
+  on a clip made from real faces (or ``--video``), for the small stand-in model and the benchmark
+  model, plus the pipeline alone (a zero-cost model) to show what detection/tracking cost.
+
+    .venv/bin/python bench/bench_serving.py             # paper-size RTATL
+    .venv/bin/python bench/bench_serving.py --quick     # RTATL ci preset, fewer repeats (smoke run)
+
+Prints a table and writes bench/results/serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "bench", "results", "serving.json")
+
+
+def matmul_roofline(n: int = 2048, repeats: int = 5) -> dict:
+    """Best-of float32 matmul rate with TensorFlow (and NumPy for reference)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    tf.matmul(a, b).numpy()
+    best = min(_timed(lambda: tf.matmul(a, b).numpy()) for _ in range(repeats))
+    an, bn = a.numpy(), b.numpy()
+    best_np = min(_timed(lambda: an @ bn) for _ in range(repeats))
+    return {"n": n, "tf_flops": 2 * n**3 / best, "numpy_flops": 2 * n**3 / best_np}
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def faces_per_s(fn, images, landmarks, batch: int, min_seconds: float, max_calls: int = 50) -> float:
+    """Steady-state faces/s of ``fn(images[:batch], landmarks[:batch])`` (one warm-up call)."""
+    reps = -(-batch // len(images))
+    x = np.concatenate([images] * reps)[:batch]
+    lm = np.concatenate([landmarks] * reps)[:batch]
+    fn(x, lm)
+    calls, t0 = 0, time.perf_counter()
+    while calls < max_calls and (calls < 2 or time.perf_counter() - t0 < min_seconds):
+        fn(x, lm)
+        calls += 1
+    return batch * calls / (time.perf_counter() - t0)
+
+
+def model_macs(export_dir: str) -> int | None:
+    """Multiply-adds per face of the exported model (``keras-au summary``'s counter)."""
+    try:
+        import tensorflow as tf
+
+        from keras_au.models.flops import count_macs
+        from serving.savedmodel import load_keras_export
+    except ImportError:
+        return None
+    model, info = load_keras_export(export_dir)
+    s = info.input_size
+    return count_macs(lambda d: model(d, training=False), {"image": tf.TensorSpec((1, s, s, 3), tf.float32),
+                                                            "landmarks": tf.TensorSpec((1, 68, 2), tf.float32)})
+
+
+def make_clip(path: str, frames: int, fps: float = 25.0) -> str:
+    """A 320x240 MJPG clip of real faces (astronaut, then Grace Hopper) drifting slowly, 10 % faceless."""
+    import cv2
+    import matplotlib
+    from skimage import data
+
+    from keras_au.geometry import load_image
+
+    astro = data.astronaut()
+    hop = cv2.resize(load_image(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")),
+                     (256, 300), interpolation=cv2.INTER_AREA)[30:270]
+    hop = np.pad(hop, ((0, 0), (32, 32), (0, 0)), constant_values=128)
+    empty = cv2.resize(data.coffee(), (320, 240), interpolation=cv2.INTER_AREA)
+    w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
+    for i in range(frames):
+        dx, dy = int(round(6 * np.sin(i / 15))), int(round(4 * np.cos(i / 20)))
+        part = i * 10 // frames
+        if part == 4:
+            img = empty
+        elif part < 4:
+            img = astro[20 + dy : 260 + dy, 60 + dx : 380 + dx]
+        else:
+            img = np.roll(hop, (dy, dx), axis=(0, 1))
+        w.write(np.ascontiguousarray(img[:, :, ::-1]))
+    w.release()
+    return path
+
+
+class _ZeroModel:
+    """A model that costs nothing: measures decode + detect/track + align alone."""
+
+    kind = "none"
+
+    def __init__(self, info):
+        self.info = info
+        self.path = "-"
+
+    def __call__(self, images, landmarks):
+        return np.zeros((len(images), len(self.info.aus)), np.float32)
+
+
+def video_fps(model, video: str, out_dir: str, name: str) -> dict:
+    from serving.predict import Predictor
+
+    summary = Predictor(model, batch_size=32).run([video], os.path.join(out_dir, f"{name}.csv"), progress=False)
+    return {"fps": summary.fps, "frames": summary.frames, "faces": summary.faces,
+            "detector_runs": summary.detections, "seconds": summary.seconds}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="RTATL ci preset and short timings (smoke run)")
+    ap.add_argument("--preset", help="RTATL preset for the benchmark model (default: paper, ci with --quick)")
+    ap.add_argument("--video", help="video for the end-to-end run (default: a clip made from real faces)")
+    ap.add_argument("--frames", type=int, default=250, help="frames of the generated clip (default 250)")
+    ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads (default 2)")
+    args = ap.parse_args()
+
+    import tensorflow as tf
+
+    from serving.backends import SavedModelBackend, TFLiteBackend
+    from serving.faces import packaged_faces
+    from serving.savedmodel import export_serving
+    from serving.stand_in import write_stand_in_export
+    from serving.tflite import VARIANTS, FaceArrays, export_tflite
+
+    preset = args.preset or ("ci" if args.quick else "paper")
+    min_s = 1.0 if args.quick else 4.0
+    tmp = tempfile.mkdtemp(prefix="bench_serving_")
+    result: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
+                                "python": platform.python_version(), "tensorflow": tf.__version__}}
+
+    print("roofline: float32 matmul ...", flush=True)
+    roof = matmul_roofline(1024 if args.quick else 2048)
+    result["roofline"] = roof
+
+    images, landmarks = packaged_faces(copies=8)
+    faces = FaceArrays(images, landmarks)
+    try:
+        from serving.stand_in import write_untrained_rtatl_export
+
+        print(f"building the RTATL {preset} model (untrained) ...", flush=True)
+        export_dir = write_untrained_rtatl_export(os.path.join(tmp, "rtatl"), preset=preset)
+        label = f"RTATL {preset} (untrained)"
+    except ImportError:
+        export_dir = write_stand_in_export(os.path.join(tmp, "stand_in_bench"))
+        label = "stand-in (NOT a paper model: keras_au.models.rtatl unavailable)"
+    small_dir = write_stand_in_export(os.path.join(tmp, "small"))
+    macs = model_macs(export_dir)
+    result["model"] = {"label": label, "macs_per_face": macs, "flops_per_face": None if macs is None else 2 * macs}
+
+    print("SavedModel export + TFLite conversion ...", flush=True)
+    version = export_serving(export_dir, os.path.join(tmp, "serving"), warmup=False)
+    report = export_tflite(version, os.path.join(tmp, "tflite"), VARIANTS, faces, args.threads, progress=True)
+
+    rows = {}
+    sm = SavedModelBackend(version)
+    backends = {"saved_model_fp32": sm}
+    backends.update({f"tflite_{v}": TFLiteBackend(report["variants"][v]["path"], args.threads) for v in VARIANTS})
+    for name, backend in backends.items():
+        print(f"timing {name} ...", flush=True)
+        rows[name] = {f"b{b}": faces_per_s(backend, images, landmarks, b, min_s) for b in (1, 32)}
+        if name.startswith("tflite_"):
+            v = report["variants"][name[len("tflite_"):]]
+            rows[name].update(bytes=v["bytes"], max_abs_diff=v["max_abs_diff"], agreement=v["agreement"])
+    result["throughput_faces_per_s"] = rows
+    flops = result["model"]["flops_per_face"]
+    if flops:
+        for name, r in rows.items():
+            r["roofline_pct_b32"] = 100 * flops * r["b32"] / roof["tf_flops"]
+    result["tflite_int8_vs_fp32"] = {b: rows["tflite_int8"][b] / rows["tflite_fp32"][b] for b in ("b1", "b32")}
+
+    video = args.video or make_clip(os.path.join(tmp, "clip.avi"), 60 if args.quick else args.frames)
+    print(f"video end to end on {video} ...", flush=True)
+    small_sm = SavedModelBackend(export_serving(small_dir, os.path.join(tmp, "serving_small"), warmup=False))
+    result["video"] = {
+        "source": args.video or f"generated: {args.frames} frames 320x240 of real faces (10% faceless)",
+        "pipeline_only": video_fps(_ZeroModel(sm.info), video, tmp, "none"),
+        "small_stand_in_saved_model": video_fps(small_sm, video, tmp, "small"),
+        "bench_model_tflite_int8": video_fps(backends["tflite_int8"], video, tmp, "int8"),
+        "bench_model_saved_model_fp32": video_fps(sm, video, tmp, "fp32"),
+    }
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+
+    print()
+    print(f"Serving benchmark: {label}, {os.cpu_count()} CPU cores")
+    print(f"roofline (tf.matmul fp32, n={roof['n']}): {roof['tf_flops'] / 1e9:.1f} GFLOP/s "
+          f"(numpy {roof['numpy_flops'] / 1e9:.1f})")
+    if macs:
+        print(f"model: {macs / 1e9:.3f} GMACs = {2 * macs / 1e9:.3f} GFLOPs per face")
+    print(f"{'backend':22s} {'faces/s b1':>11s} {'faces/s b32':>12s} {'% roofline':>11s} {'max |dp|':>9s}")
+    for name, r in rows.items():
+        pct = f"{r['roofline_pct_b32']:10.1f}%" if "roofline_pct_b32" in r else f"{'-':>11s}"
+        diff = f"{r['max_abs_diff']:9.4f}" if "max_abs_diff" in r else f"{'-':>9s}"
+        print(f"{name:22s} {r['b1']:11.1f} {r['b32']:12.1f} {pct} {diff}")
+    ratio = result["tflite_int8_vs_fp32"]
+    print(f"TFLite int8 / fp32 faces/s: b1 {ratio['b1']:.2f}x, b32 {ratio['b32']:.2f}x (goal >= 2x)")
+    for name, v in result["video"].items():
+        if isinstance(v, dict):
+            print(f"video {name:30s} {v['fps']:6.1f} frames/s ({v['faces']} faces / {v['frames']} frames, "
+                  f"{v['detector_runs']} detector runs)")
+    print(f"load average start/end: {result['machine']['load_avg_at_start']} / {result['machine']['load_avg_at_end']}")
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"-> {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
