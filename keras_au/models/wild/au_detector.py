@@ -12,22 +12,26 @@ from keras_au.models.wild.conv_block import ConvBlock
 class AUDetector(keras.layers.Layer):
     """Feature (B, H, W, C) -> AU logits (B, A).
 
-    Per AU: three batch-normalised conv blocks and a plain conv (width ``width``), global average
-    pooling and a linear unit. Separate branches let each AU attend to its own face region.
+    Per AU: ``depth - 1`` batch-normalised conv blocks and a plain conv (width ``width``; ADLD: depth 4),
+    global average pooling and a linear unit. Separate branches let each AU attend to its own face region.
     """
 
-    def __init__(self, num_aus: int = 6, width: int = 64, **kwargs):
+    def __init__(self, num_aus: int = 6, width: int = 64, depth: int = 4, **kwargs):
         super().__init__(**kwargs)
-        self.num_aus, self.width = num_aus, width
-        self.branches = []
+        self.num_aus, self.width, self.depth = num_aus, width, depth
+        # One flat list (nested lists of layers are not tracked by Keras saving): ``depth`` blocks per AU.
+        self.blocks = []
         for a in range(num_aus):
-            blocks = [ConvBlock(width, name=f"au{a}_block{i + 1}") for i in range(3)]
-            blocks.append(ConvBlock(width, norm=None, activation=None, name=f"au{a}_block4"))
-            self.branches.append(blocks)
+            self.blocks += [ConvBlock(width, name=f"au{a}_block{i + 1}") for i in range(depth - 1)]
+            self.blocks.append(ConvBlock(width, norm=None, activation=None, name=f"au{a}_block{depth}"))
         self.heads = [keras.layers.Dense(1, name=f"au{a}_fc") for a in range(num_aus)]
 
+    def _branch(self, a: int) -> list:
+        return self.blocks[self.depth * a: self.depth * (a + 1)]
+
     def build(self, input_shape):
-        for blocks, head in zip(self.branches, self.heads):
+        for a, head in enumerate(self.heads):
+            blocks = self._branch(a)
             shape = input_shape
             for b in blocks:
                 b.build(shape)
@@ -36,9 +40,9 @@ class AUDetector(keras.layers.Layer):
 
     def call(self, features, training=None):
         logits = []
-        for blocks, head in zip(self.branches, self.heads):
+        for a, head in enumerate(self.heads):
             x = features
-            for b in blocks:
+            for b in self._branch(a):
                 x = b(x, training=training)
             logits.append(head(ops.mean(x, axis=(1, 2))))
         return ops.concatenate(logits, axis=-1)
@@ -47,4 +51,4 @@ class AUDetector(keras.layers.Layer):
         return (input_shape[0], self.num_aus)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_aus": self.num_aus, "width": self.width}
+        return {**super().get_config(), "num_aus": self.num_aus, "width": self.width, "depth": self.depth}

@@ -44,6 +44,8 @@ class WildConfig:
     generator_width: int = 128  # G_st inner width (ADLD: 128 -> 64)
     discriminator_width: int = 64  # D_d (ADLD: 64 -> 128)
     au_width: int = 64  # per-AU branch of F_au (ADLD: 64)
+    au_depth: int = 4  # conv layers per AU branch (ADLD: 4)
+    separation_depth: int = 4  # conv blocks of E_l, G_b, D_l (ADLD: 4)
 
     # --- variant switches (set by ``with_variant``)
     variant: str = "as"
@@ -156,7 +158,8 @@ def _demo() -> WildConfig:
 def _ci() -> WildConfig:
     return WildConfig(
         input_size=48, part_widths=(8, 16, 16, 32, 32), landmark_fc_units=32, cbam_reduction=4, cbam_kernel=3,
-        separation_width=16, generator_width=16, discriminator_width=16, au_width=8, batch_size=4, epochs=2,
+        separation_width=16, generator_width=16, discriminator_width=16, au_width=8, au_depth=2,
+        separation_depth=2, batch_size=4, epochs=2,
         hold_epochs=1, decay_every=1, steps_per_epoch=2, stage1_epochs=1, stage1_batch_size=4,
         stage1_steps_per_epoch=2,
     )

@@ -26,14 +26,10 @@ class Predictions:
     heatmap: np.ndarray  # (N, 49, 2) E_l soft-argmax
 
 
-def predict_records(network, files: Sequence[str], batch_size: int = 32, progress: bool = True) -> Predictions:
-    """Centre-crop predictions of every record in ``files`` (labels re-ordered to the network's AUs)."""
-    from tqdm import tqdm
+def make_predict_step(network):
+    """One traced function (any batch size) giving both AU paths and both landmark estimates."""
 
-    positions = wild_data.au_positions(wild_data.record_au_ids(files), network.aus)
-    ds = wild_data.domain_stream(files, positions, batch_size, network.crop_size, training=False)
-
-    @tf.function
+    @tf.function(input_signature=[tf.TensorSpec((None, network.crop_size, network.crop_size, 3), tf.float32)])
     def step(images):
         branch, heat = network.predict_landmarks(images)
         out = {"src": network.predict_source(images), "tgt": network.predict_target(images), "heat": heat}
@@ -41,6 +37,18 @@ def predict_records(network, files: Sequence[str], batch_size: int = 32, progres
             out["branch"] = branch
         return out
 
+    return step
+
+
+def predict_records(
+    network, files: Sequence[str], batch_size: int = 32, progress: bool = True, step=None,
+) -> Predictions:
+    """Centre-crop predictions of every record in ``files`` (labels re-ordered to the network's AUs)."""
+    from tqdm import tqdm
+
+    positions = wild_data.au_positions(wild_data.record_au_ids(files), network.aus)
+    ds = wild_data.domain_stream(files, positions, batch_size, network.crop_size, training=False)
+    step = step or make_predict_step(network)
     parts: dict[str, list] = {}
     for batch in tqdm(ds, desc="predicting", unit="batch", disable=not progress):
         out = {k: v.numpy() for k, v in step(batch["image"]).items()}

@@ -32,7 +32,8 @@ class WildNetwork(keras.Model):
         self, aus: Sequence[int] = (1, 2, 4, 6, 12, 17), input_size: int = 176, crop_size: int = 176,
         part_widths: Sequence[int] = (32, 64, 128, 256, 512), landmark_fc_units: int = 512, cbam_reduction: int = 16,
         cbam_kernel: int = 7, separation_width: int = 64, generator_width: int = 128, discriminator_width: int = 64,
-        au_width: int = 64, num_landmarks: int = 49, use_landmark_branch: bool = True, use_contrastive: bool = True,
+        au_width: int = 64, au_depth: int = 4, separation_depth: int = 4, num_landmarks: int = 49,
+        use_landmark_branch: bool = True, use_contrastive: bool = True,
         export_path: str = "target", **kwargs,
     ):
         super().__init__(**kwargs)
@@ -42,6 +43,7 @@ class WildNetwork(keras.Model):
         self.landmark_fc_units, self.cbam_reduction, self.cbam_kernel = landmark_fc_units, cbam_reduction, cbam_kernel
         self.separation_width, self.generator_width = separation_width, generator_width
         self.discriminator_width, self.au_width, self.num_landmarks = discriminator_width, au_width, num_landmarks
+        self.au_depth, self.separation_depth = au_depth, separation_depth
         self.use_landmark_branch, self.use_contrastive, self.export_path = use_landmark_branch, use_contrastive, export_path
         channels = self.part_widths[1]
 
@@ -49,11 +51,12 @@ class WildNetwork(keras.Model):
         self.landmark_branch = LandmarkBranch(
             self.part_widths, landmark_fc_units, num_landmarks, input_size, cbam_reduction, cbam_kernel,
             name="landmark_branch") if use_landmark_branch else None
-        self.landmark_encoder = LandmarkEncoder(separation_width, num_landmarks, name="E_l")
-        self.background_generator = BackgroundGenerator(separation_width, channels, name="G_b")
+        self.landmark_encoder = LandmarkEncoder(separation_width, num_landmarks, separation_depth, name="E_l")
+        self.background_generator = BackgroundGenerator(separation_width, channels, separation_depth, name="G_b")
         self.feature_generator = FeatureGenerator(generator_width, channels, name="G_st")
-        self.au_detector = AUDetector(len(self.aus), au_width, name="F_au")
-        self.landmark_discriminator = LandmarkDiscriminator(separation_width, num_landmarks, name="D_l")
+        self.au_detector = AUDetector(len(self.aus), au_width, au_depth, name="F_au")
+        self.landmark_discriminator = LandmarkDiscriminator(
+            separation_width, num_landmarks, separation_depth, name="D_l")
         self.source_discriminator = DomainDiscriminator(discriminator_width, name="D_d_source")
         self.target_discriminator = DomainDiscriminator(discriminator_width, name="D_d_target")
         self.projector_list = [
@@ -66,7 +69,8 @@ class WildNetwork(keras.Model):
             aus=cfg.aus, input_size=cfg.input_size, crop_size=cfg.crop_size, part_widths=cfg.part_widths,
             landmark_fc_units=cfg.landmark_fc_units, cbam_reduction=cfg.cbam_reduction, cbam_kernel=cfg.cbam_kernel,
             separation_width=cfg.separation_width, generator_width=cfg.generator_width,
-            discriminator_width=cfg.discriminator_width, au_width=cfg.au_width, num_landmarks=cfg.num_landmarks,
+            discriminator_width=cfg.discriminator_width, au_width=cfg.au_width, au_depth=cfg.au_depth,
+            separation_depth=cfg.separation_depth, num_landmarks=cfg.num_landmarks,
             use_landmark_branch=cfg.use_landmark_branch, use_contrastive=cfg.use_contrastive,
             export_path=cfg.export_path, **kwargs,
         )
@@ -130,28 +134,32 @@ class WildNetwork(keras.Model):
     def translate(self, source_images, target_images, training=None, self_reconstruction: bool = False) -> dict:
         """Both rounds. Keys: F_s, F_t, stem_s, stem_t, att/Fl/R for s,t; Fb_s, Fb_t; F_sltb, F_tlsb;
         second round R2_sl, R2_tl, Fl2_sl, Fl2_tl, Fb2_sb, Fb2_tb, F2_s, F2_t; AU logits au_s, au_sltb;
-        optionally F_ss, F_tt (self-reconstructions)."""
+        optionally F_ss, F_tt (self-reconstructions).
+
+        E_l, G_b and G_st normalise per sample (instance norm), so each is run once on the two domains
+        stacked along the batch: identical results, half the graph.
+        """
         E_l, G_b, G_st = self.landmark_encoder, self.background_generator, self.feature_generator
         sg = ops.stop_gradient
         o = {}
+        # E_f and F_au use batch norm: one call per domain, as in ADLD.
         o["stem_s"], o["F_s"] = self.feature_extractor(source_images, training=training, return_stem=True)
         o["stem_t"], o["F_t"] = self.feature_extractor(target_images, training=training, return_stem=True)
-        for d in ("s", "t"):
-            o[f"att_{d}"], o[f"Fl_{d}"], o[f"R_{d}"] = E_l(o[f"F_{d}"])
-            o[f"Fb_{d}"] = G_b(sg(o[f"F_{d}"]))
+        F = stack_domains(o["F_s"], o["F_t"])
+        split_domains(o, ("att_s", "att_t"), ("Fl_s", "Fl_t"), ("R_s", "R_t"), *E_l(F))
+        split_domains(o, ("Fb_s", "Fb_t"), G_b(sg(F)))
         # Round 1: swap backgrounds (source landmarks + target background, and vice versa).
-        o["F_sltb"] = G_st((sg(o["att_s"]), o["Fb_t"]))
-        o["F_tlsb"] = G_st((sg(o["att_t"]), o["Fb_s"]))
+        att = sg(stack_domains(o["att_s"], o["att_t"]))
+        split_domains(o, ("F_sltb", "F_tlsb"), G_st((att, stack_domains(o["Fb_t"], o["Fb_s"]))))
         if self_reconstruction:
-            o["F_ss"] = G_st((sg(o["att_s"]), o["Fb_s"]))
-            o["F_tt"] = G_st((sg(o["att_t"]), o["Fb_t"]))
+            split_domains(o, ("F_ss", "F_tt"), G_st((att, stack_domains(o["Fb_s"], o["Fb_t"]))))
         # Round 2: separate the swapped features again and swap back -> cross-cycle reconstructions.
-        o["att2_sl"], o["Fl2_sl"], o["R2_sl"] = self.frozen_landmark_encoder(o["F_sltb"])
-        o["att2_tl"], o["Fl2_tl"], o["R2_tl"] = self.frozen_landmark_encoder(o["F_tlsb"])
-        o["Fb2_tb"] = G_b(sg(o["F_sltb"]))
-        o["Fb2_sb"] = G_b(sg(o["F_tlsb"]))
-        o["F2_s"] = G_st((sg(o["att2_sl"]), o["Fb2_sb"]))
-        o["F2_t"] = G_st((sg(o["att2_tl"]), o["Fb2_tb"]))
+        swapped = stack_domains(o["F_sltb"], o["F_tlsb"])
+        split_domains(o, ("att2_sl", "att2_tl"), ("Fl2_sl", "Fl2_tl"), ("R2_sl", "R2_tl"),
+               *self.frozen_landmark_encoder(swapped))
+        split_domains(o, ("Fb2_tb", "Fb2_sb"), G_b(sg(swapped)))
+        att2 = sg(stack_domains(o["att2_sl"], o["att2_tl"]))
+        split_domains(o, ("F2_s", "F2_t"), G_st((att2, stack_domains(o["Fb2_sb"], o["Fb2_tb"]))))
         o["au_s"] = self.au_detector(o["F_s"], training=training)
         o["au_sltb"] = self.au_detector(o["F_sltb"], training=training)
         return o
@@ -193,9 +201,26 @@ class WildNetwork(keras.Model):
                 "landmark_fc_units": self.landmark_fc_units, "cbam_reduction": self.cbam_reduction,
                 "cbam_kernel": self.cbam_kernel, "separation_width": self.separation_width,
                 "generator_width": self.generator_width, "discriminator_width": self.discriminator_width,
-                "au_width": self.au_width, "num_landmarks": self.num_landmarks,
+                "au_width": self.au_width, "au_depth": self.au_depth, "separation_depth": self.separation_depth,
+                "num_landmarks": self.num_landmarks,
                 "use_landmark_branch": self.use_landmark_branch, "use_contrastive": self.use_contrastive,
                 "export_path": self.export_path}
+
+
+def stack_domains(a, b):
+    """Source and target tensors stacked along the batch (for per-sample-normalised modules)."""
+    return ops.concatenate([a, b], axis=0)
+
+
+def split_domains(out: dict, *names_and_tensors) -> None:
+    """split_domains(out, (k1, k2), ..., t1, ...): first/second half of each stacked tensor -> out[k1]/out[k2].
+
+    Source and target batches have equal sizes (the cross-domain swap pairs them one to one, as ADLD does).
+    """
+    n = len(names_and_tensors) // 2
+    for (k1, k2), t in zip(names_and_tensors[:n], names_and_tensors[n:]):
+        half = ops.shape(t)[0] // 2
+        out[k1], out[k2] = t[:half], t[half:]
 
 
 def soft_argmax(attention):

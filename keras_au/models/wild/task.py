@@ -240,13 +240,16 @@ def evaluate(
     import json as _json
 
     from keras_au.metrics import au_scores
-    from keras_au.models.wild.evaluation import bar_plot, format_table, landmark_report, predict_records
+    from keras_au.models.wild.evaluation import (
+        bar_plot, format_table, landmark_report, make_predict_step, predict_records,
+    )
 
     net, cfg, info = load_network(run_dir)
     out = out or os.path.join(run_dir, "eval")
     os.makedirs(out, exist_ok=True)
-    tgt = predict_records(net, _eval_files(info, "target", data, fold), progress=progress)
-    src = predict_records(net, _eval_files(info, "source", None, fold), progress=progress)
+    step = make_predict_step(net)
+    tgt = predict_records(net, _eval_files(info, "target", data, fold), progress=progress, step=step)
+    src = predict_records(net, _eval_files(info, "source", None, fold), progress=progress, step=step)
     scores = {
         "target": au_scores(tgt.labels, tgt.probs_target_path, aus=cfg.aus),
         "source": au_scores(src.labels, src.probs_source_path, aus=cfg.aus),

@@ -17,6 +17,7 @@ from keras_au.au_f1_metric import AUF1Score
 from keras_au.models.wild.config import WildConfig
 from keras_au.models.wild.contrastive import PAIRS, contrastive_loss
 from keras_au.models.wild.landmarks49 import targets49
+from keras_au.models.wild.network import split_domains, stack_domains
 from keras_au.models.wild.losses import (
     heatmap_indices, heatmap_loss, l1_loss, landmark_adversarial_loss, landmark_discriminator_loss,
     landmark_loss, lsgan_loss, weighted_bce,
@@ -90,10 +91,18 @@ class WildTrainer(keras.Model):
         t["idx_t"] = heatmap_indices(t["lm_t"], 1, grid)
         return t
 
+    def _landmark_discriminator(self, o: dict, detach: bool) -> dict:
+        """D_l on both domains' backgrounds in one call (instance norm: per-sample, so identical results)."""
+        fb = stack_domains(o["Fb_s"], o["Fb_t"])
+        maps = {}
+        split_domains(maps, ("s", "t"), self.network.landmark_discriminator(ops.stop_gradient(fb) if detach else fb))
+        return maps
+
     def _discriminator_loss(self, o: dict, t: dict) -> dict:
         net, sg = self.network, ops.stop_gradient
-        d_l = 0.5 * (landmark_discriminator_loss(net.landmark_discriminator(sg(o["Fb_s"])), t["idx_s"], t["m_s"])
-                     + landmark_discriminator_loss(net.landmark_discriminator(sg(o["Fb_t"])), t["idx_t"], t["m_t"]))
+        maps = self._landmark_discriminator(o, detach=True)
+        d_l = 0.5 * (landmark_discriminator_loss(maps["s"], t["idx_s"], t["m_s"])
+                     + landmark_discriminator_loss(maps["t"], t["idx_t"], t["m_t"]))
         d_s = 0.5 * (lsgan_loss(net.source_discriminator(sg(o["F_s"])), True)
                      + lsgan_loss(net.source_discriminator(sg(o["F_tlsb"])), False))
         d_t = 0.5 * (lsgan_loss(net.target_discriminator(sg(o["F_t"])), True)
@@ -104,8 +113,8 @@ class WildTrainer(keras.Model):
     def _generator_loss(self, o: dict, t: dict) -> dict:
         cfg, net, sg = self.config, self.network, ops.stop_gradient
         terms = {}
-        terms["l_adl"] = 0.5 * (landmark_adversarial_loss(net.landmark_discriminator(o["Fb_s"]))
-                                + landmark_adversarial_loss(net.landmark_discriminator(o["Fb_t"])))
+        maps = self._landmark_discriminator(o, detach=False)
+        terms["l_adl"] = 0.5 * (landmark_adversarial_loss(maps["s"]) + landmark_adversarial_loss(maps["t"]))
         terms["l_adf"] = 0.5 * (lsgan_loss(net.source_discriminator(o["F_tlsb"]), True)
                                 + lsgan_loss(net.target_discriminator(o["F_sltb"]), True))
         terms["l_au"] = 0.5 * (weighted_bce(t["y_s"], o["au_s"], self.au_weights)

@@ -5,6 +5,7 @@ One short run (ci preset, ~18 joint steps) is shared by the module; other checks
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,11 +20,26 @@ OVERRIDES = dict(epochs=3, steps_per_epoch=6, stage1_epochs=2, stage1_steps_per_
                  gen_lr=1e-3, disc_lr=1e-3, stage1_lr=3e-3, hold_epochs=3)
 
 
+@contextlib.contextmanager
+def quick_graphs():
+    """Skip Grappler's graph rewrites for the functions first run inside (the joint step is a large graph
+    whose optimisation costs more than the few steps it speeds up); restored afterwards."""
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
+
+
 @pytest.fixture(scope="module")
 def wild_run(tmp_path_factory, wild_source, wild_target) -> str:
     out = str(tmp_path_factory.mktemp("wild_run") / "run")
-    task.train(out=out, source=wild_source, target=wild_target, preset="ci", variant="as",
-               overrides=dict(OVERRIDES), verbose=0)
+    with quick_graphs():
+        task.train(out=out, source=wild_source, target=wild_target, preset="ci", variant="as",
+                   overrides=dict(OVERRIDES), verbose=0)
     return out
 
 
