@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from typing import Iterator, Optional, TextIO
 
 from pipeline.components.progress import PREFIX as NOTE_PREFIX
@@ -142,6 +143,9 @@ def run_local(cfg: PipelineConfig, verbose: bool = False) -> dict:
         with progress(len(pipeline.components), verbose, log_path):
             tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as e:
+        if not verbose:
+            with open(log_path, "a") as f:
+                f.write("\n" + traceback.format_exc())
         raise PipelineRunError(f"{type(e).__name__}: {e}", None if verbose else log_path) from e
     summary = run_summary(cfg, exclude_runs=before)
     summary.update(seconds=round(time.time() - start, 1), log=None if verbose else log_path)

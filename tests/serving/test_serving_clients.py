@@ -218,7 +218,7 @@ def test_grpc_tensors_of_the_wrong_dtype_are_refused(fresh_double):
     request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 200, 200, 3), np.float64)))
     with pytest.raises(ServingError) as e:
         client.predict_request(request)
-    assert e.value.code == "INVALID_ARGUMENT" and "to be float but float64 is provided" in e.value.message
+    assert e.value.code == "INVALID_ARGUMENT" and "to be float32 but float64 is provided" in e.value.message
     request.inputs["images"].CopyFrom(tf.make_tensor_proto([b"text"]))
-    with pytest.raises(ServingError, match="to be float but"):
+    with pytest.raises(ServingError, match="to be float32 but"):
         client.predict_request(request)

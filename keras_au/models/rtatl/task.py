@@ -136,9 +136,10 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
           callbacks: Optional[list] = None, **options) -> dict:
     """Trains one variant on folds != ``fold`` of ``data`` (+ ``unlabeled`` records) into ``out``.
 
-    Resumes from ``out/checkpoint`` when present (same final weights as an uninterrupted run: the input
-    order, augmentation and in-step randomness are all keyed on the seed and the step). ``callbacks``
-    are extra Keras callbacks, run after the checkpoint is written.
+    Resumes from ``out/checkpoint`` when present, giving the same final weights as an uninterrupted run
+    (up to the round-off of multi-threaded CPU kernels): input order, augmentation and in-step randomness
+    are all keyed on the seed and the step. ``callbacks`` are extra Keras callbacks, run after the
+    checkpoint is written.
     """
     import keras
 
@@ -167,7 +168,9 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
         # Only the schedule may change on resume (e.g. more epochs); the model must not.
         cfg.train.epochs = int(epochs) if epochs is not None else cfg.train.epochs
     else:
-        aus = dataset_aus(dataset) if dataset else record_aus(train_files)
+        aus = record_aus(train_files)
+        if dataset and tuple(dataset_aus(dataset)) != aus:
+            raise ValueError(f"--dataset {dataset} has AUs {dataset_aus(dataset)} but the records hold {aus}")
         cfg = make_config(model, preset, aus=aus, overrides=overrides, epochs=epochs,
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=seed, xla=xla,
                           mixed_precision=mixed_precision)

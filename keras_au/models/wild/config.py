@@ -6,11 +6,12 @@ input, half widths), ``ci`` (tiny, seconds). The data crop is always ``crop_size
 
 Variants (paper Table 3):
 
-| variant | stage 1 | landmark branch L_fl | ADLD reconstruction (cycle 40, self 3) | contrastive L_c (P_ij + supervisors) |
-|---------|---------|----------------------|----------------------------------------|--------------------------------------|
-| ``bl``  | no      | no                   | yes                                    | no                                   |
-| ``ml``  | yes     | yes (0.1)            | yes                                    | no                                   |
-| ``as``  | yes     | yes (0.1)            | no (L_c replaces them, as L_all has no cycle term) | yes (100)                |
+| variant | stage 1 | landmark branch L_fl | ADLD reconstruction (cycle 40, self 3) | L_c (P_ij + supervisors) |
+|---------|---------|----------------------|----------------------------------------|--------------------------|
+| ``bl``  | no      | no                   | yes                                    | no                       |
+| ``ml``  | yes     | yes (0.1)            | yes                                    | no                       |
+| ``as``  | yes     | yes (0.1)            | no (L_all has no cycle term: L_c's two | yes (100)                |
+|         |         |                      | whole-feature pairs take its place)    |                          |
 """
 
 from __future__ import annotations

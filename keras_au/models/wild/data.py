@@ -2,7 +2,8 @@
 
 * AU selection: records carry ``au_ids``; labels are re-ordered to the model's AUs by index (BP4D's 12 -> the
   6 shared with EmotioNet). An AU a record set lacks becomes unknown (-1).
-* Splits: a directory with ``fold-<k>/`` shards holds fold k out for evaluation and trains on the rest;
+* Splits: a directory with ``fold-<k>/`` (or TFX ``Split-fold-<k>/``) shards holds fold k out for
+  evaluation and trains on the rest;
   anything else is used whole for both (flagged as ``eval_on_train``).
 * ``scan_records``: one pass over the labels/landmarks (no JPEG decoding) for the AU weights, the counts
   and the mean aligned landmark shape stored in export.json.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -47,15 +49,27 @@ def select_aus(labels, positions: Sequence[int]):
     return tf.where(present, picked, -tf.ones_like(picked))
 
 
+def _fold_dirs(data_dir: str) -> dict[int, str]:
+    """fold number -> directory, for ``fold-<k>/`` (preprocess) or ``Split-fold-<k>/`` (TFX) layouts."""
+    out = {}
+    for d in glob.glob(os.path.join(data_dir, "*fold-*")):
+        m = re.fullmatch(r"(?:Split-)?fold-(\d+)", os.path.basename(d))
+        if m and glob.glob(os.path.join(d, "*.tfrecord*")):
+            out[int(m.group(1))] = d
+    return out
+
+
 def split_files(data_dir: str, eval_fold: Optional[int]) -> tuple[list[str], list[str], bool]:
     """(train files, eval files, eval_on_train)."""
-    folds = sorted(int(os.path.basename(d)[5:]) for d in glob.glob(os.path.join(data_dir, "fold-*"))
-                   if os.path.basename(d)[5:].isdigit() and glob.glob(os.path.join(d, "*.tfrecord*")))
+    folds = _fold_dirs(data_dir)
     if len(folds) >= 2:
-        k = folds[0] if eval_fold is None else int(eval_fold)
+        k = min(folds) if eval_fold is None else int(eval_fold)
         if k not in folds:
-            raise ValueError(f"fold {k} not found under {data_dir} (folds: {folds})")
-        pick = lambda ks: sorted(f for j in ks for f in glob.glob(os.path.join(data_dir, f"fold-{j}", "*.tfrecord*")))  # noqa: E731
+            raise ValueError(f"fold {k} not found under {data_dir} (folds: {sorted(folds)})")
+
+        def pick(ks):
+            return sorted(f for j in ks for f in glob.glob(os.path.join(folds[j], "*.tfrecord*")))
+
         return pick([j for j in folds if j != k]), pick([k]), False
     files = list_files(data_dir)
     return files, files, True
@@ -76,9 +90,11 @@ def scan_records(files: Sequence[str], positions: Sequence[int], crop_size: int,
     n_aus = len(record_au_ids(files))
     spec = {k: v for k, v in schema.feature_spec(n_aus).items() if k in ("au_labels", "landmarks")}
     spec["has_landmarks"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
-    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(
-        lambda p: tf.data.TFRecordDataset(p, compression_type=tf.where(tf.strings.regex_full_match(p, ".*\\.gz"), "GZIP", ""))
-    ).batch(1024)
+    def read(path):
+        gzip = tf.strings.regex_full_match(path, ".*\\.gz")
+        return tf.data.TFRecordDataset(path, compression_type=tf.where(gzip, "GZIP", ""))
+
+    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(read).batch(1024)
     ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
     labels, lm_sum, lm_n = [], np.zeros((schema.NUM_LANDMARKS, 2)), 0
     for b in tqdm(ds.as_numpy_iterator(), desc="scanning records", unit="k records", disable=not progress):

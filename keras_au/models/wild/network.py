@@ -44,7 +44,8 @@ class WildNetwork(keras.Model):
         self.separation_width, self.generator_width = separation_width, generator_width
         self.discriminator_width, self.au_width, self.num_landmarks = discriminator_width, au_width, num_landmarks
         self.au_depth, self.separation_depth = au_depth, separation_depth
-        self.use_landmark_branch, self.use_contrastive, self.export_path = use_landmark_branch, use_contrastive, export_path
+        self.use_landmark_branch, self.use_contrastive = use_landmark_branch, use_contrastive
+        self.export_path = export_path
         channels = self.part_widths[1]
 
         self.feature_extractor = FeatureExtractor(self.part_widths[:2], input_size, name="E_f")

@@ -185,8 +185,7 @@ def train(
     net.save_weights(os.path.join(out, "model.weights.h5"))
 
     history = {s: ckpt.load_state(ck_dir, s)["history"] for s in ("stage1", "stage2")}
-    skipped = {d: int(sum(history["stage2"].get(f"lm_skipped_{d}", [])) + sum(history["stage1"].get(f"lm_skipped_{d}", [])))
-               for d in ("source", "target")}
+    skipped = {d: int(sum(sum(history[s].get(f"lm_skipped_{d}", [])) for s in history)) for d in ("source", "target")}
     info.update({"history": history, "skipped_no_landmarks": skipped, "complete": True})
     _write_json(run_path, info)
     final = {k: v[-1] for k, v in history["stage2"].items() if v}
@@ -320,7 +319,8 @@ def summary(model: str = MODEL, dataset: Optional[str] = None, preset: str = "pa
                       "flops": count_macs(lambda x, l: inference({"image": x, "landmarks": l}), img, lm)},
     }
     result["notes"] = [
-        f"variant {cfg.variant}, preset {preset}, input {cfg.crop_size} (network {cfg.input_size}), AUs {list(cfg.aus)}",
+        f"variant {cfg.variant}, preset {preset}, input {cfg.crop_size} (network {cfg.input_size}), "
+        f"AUs {list(cfg.aus)}",
         "FLOPs: multiply-accumulates of one forward pass (1 multiply-add = 1 FLOP, keras_au.models.flops); "
         "training = one source + one target image through every stage-2 module (incl. D_l, D_d, P_ij), no backward",
         f"inference path ({cfg.export_path}): " + ("E_f -> (E_l, G_b) -> G_st -> F_au" if cfg.export_path == "target"

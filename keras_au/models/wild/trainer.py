@@ -119,7 +119,8 @@ class WildTrainer(keras.Model):
                                 + lsgan_loss(net.target_discriminator(o["F_sltb"]), True))
         terms["l_au"] = 0.5 * (weighted_bce(t["y_s"], o["au_s"], self.au_weights)
                                + weighted_bce(t["y_s"], o["au_sltb"], self.au_weights))
-        terms["l_l"] = 0.5 * (heatmap_loss(o["R_s"], t["idx_s"], t["m_s"]) + heatmap_loss(o["R_t"], t["idx_t"], t["m_t"])
+        terms["l_l"] = 0.5 * (heatmap_loss(o["R_s"], t["idx_s"], t["m_s"])
+                              + heatmap_loss(o["R_t"], t["idx_t"], t["m_t"])
                               + heatmap_loss(o["R2_sl"], t["idx_s"], t["m_s"])
                               + heatmap_loss(o["R2_tl"], t["idx_t"], t["m_t"]))
         total = (cfg.lambda_adl * terms["l_adl"] + cfg.lambda_adf * terms["l_adf"] + cfg.lambda_au * terms["l_au"]

@@ -43,6 +43,11 @@ def runs(tiny_records, tiny_unlabeled_records, tmp_path_factory):
     return {"a": a, "b": b, "epoch1": epoch1, "resumed": resumed}
 
 
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def _state(path):
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
@@ -56,19 +61,22 @@ def test_resume_after_kill_equals_uninterrupted(runs):
     assert keys == [k for k in b if not k.startswith("__")]
     changed = 0
     for k in keys:
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-7, err_msg=k)
-        changed += not np.array_equal(a[k], e1[k])
-    assert changed > len(keys) // 2  # epoch 2 really trained (weights, slots, step counter)
-    info = json.load(open(os.path.join(runs["a"], "run.json")))
+        # equal up to the round-off of multi-threaded CPU kernels (oneDNN sums in varying order): measured
+        # <= 1e-6 relative; the tolerance is scaled per array so Adam's tiny second moments are checked too
+        scale = float(np.max(np.abs(a[k]))) if a[k].size else 0.0
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-4 * scale, err_msg=k)
+        changed += not np.allclose(a[k], e1[k], rtol=1e-3, atol=1e-3 * scale)
+    assert changed > len(keys) // 2  # epoch 2 really trained (weights, slots, step counter), beyond the tolerance
+    info = _json(os.path.join(runs["a"], "run.json"))
     assert info["model"] == "rtatl" and info["config"]["model"]["mean_landmarks"] is not None
-    hist = json.load(open(os.path.join(runs["a"], "history.json")))
+    hist = _json(os.path.join(runs["a"], "history.json"))
     assert len(hist["l_sup"]) == 2 and all(np.isfinite(hist["loss"]))
     assert os.listdir(os.path.join(runs["a"], "logs"))  # TensorBoard
 
 
 def test_export_is_backbone_only_and_predicts_like_the_training_model(runs, tiny_records, tmp_path):
     out = task.export(run_dir=runs["a"], out=str(tmp_path / "export"))
-    meta = json.load(open(os.path.join(out, "export.json")))
+    meta = _json(os.path.join(out, "export.json"))
     assert meta["input_size"] == 192 and len(meta["aus"]) == 12 and np.shape(meta["mean_landmarks"]) == (68, 2)
     import keras_au.models.rtatl  # noqa: F401  registers the layers, as export.json says
 
@@ -93,7 +101,7 @@ def test_export_is_backbone_only_and_predicts_like_the_training_model(runs, tiny
 
 
 def test_checkpoint_round_trip_restores_every_variable(runs):
-    cfg = task.RTATLConfig.from_dict(json.load(open(os.path.join(runs["a"], "run.json")))["config"])
+    cfg = task.RTATLConfig.from_dict(_json(os.path.join(runs["a"], "run.json"))["config"])
     fresh = task.build_trainer(cfg)
     saved = _state(checkpoint_path(runs["a"]))
     before = [v.numpy().copy() for v in fresh.state_variables()["model"]]
@@ -110,12 +118,13 @@ def test_evaluate_writes_scores_json_and_plots(runs, capsys):
     res = task.evaluate(run_dir=runs["a"], out=out, figures=True)
     printed = capsys.readouterr().out
     assert "AU01" in printed and "mean" in printed
-    saved = json.load(open(os.path.join(out, "scores.json")))
+    saved = _json(os.path.join(out, "scores.json"))
     assert len(saved["per_au"]) == 12 and saved["records"] == 8
     assert saved["mean_f1"] == pytest.approx(res["mean_f1"])
     for key in ("f1_plot", "fig5", "fig6", "fig7"):
         path = res["files"][key]
-        assert os.path.getsize(path) > 1000 and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        with open(path, "rb") as f:
+            assert os.path.getsize(path) > 1000 and f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_overfit_drives_supervised_loss_down(tiny_records):
