@@ -37,18 +37,16 @@ class VideoReader:
     """Sequential frame reader: ``for index, frame in reader.frames(need)`` yields 0-based indices.
 
     ``need(index)`` decides whether a frame is converted to RGB (``frame`` is None otherwise),
-    so skipped frames only cost a ``grab``. ``max_index`` stops reading after that index.
+    so skipped frames only cost a ``grab``. Stop early by closing the generator.
     """
 
     def __init__(self, path: str):
         self.path = os.fspath(path)
-        self.frames_decoded = 0
+        self.frames_seen = 0
         self.reached_end = False
         self.expected_frames: Optional[int] = None
 
-    def frames(
-        self, need=lambda index: True, max_index: Optional[int] = None
-    ) -> Iterator[tuple[int, Optional[np.ndarray]]]:
+    def frames(self, need=lambda index: True) -> Iterator[tuple[int, Optional[np.ndarray]]]:
         import cv2
 
         if not os.path.isfile(self.path):
@@ -62,7 +60,7 @@ class VideoReader:
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
             self.expected_frames = count if count > 0 else None
             index = 0
-            while max_index is None or index <= max_index:
+            while True:
                 if not cap.grab():
                     self.reached_end = True
                     break
@@ -73,10 +71,10 @@ class VideoReader:
                         self.reached_end = True
                         break
                     frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else np.dstack([bgr] * 3)
-                self.frames_decoded = index + 1
+                self.frames_seen = index + 1
                 yield index, frame
                 index += 1
-            if self.frames_decoded == 0 and self.reached_end:
+            if self.frames_seen == 0 and self.reached_end:
                 raise MediaError(f"{self.path}: video opened but no frame could be decoded")
         finally:
             cap.release()
@@ -84,4 +82,4 @@ class VideoReader:
     @property
     def ended_early(self) -> bool:
         """True when the stream ended before the container's announced frame count."""
-        return bool(self.reached_end and self.expected_frames and self.frames_decoded < self.expected_frames)
+        return bool(self.reached_end and self.expected_frames and self.frames_seen < self.expected_frames)

@@ -294,7 +294,7 @@ class _ItemRun:
             without = []
         elif item.kind == "video":
             # Only a video read to its end tells which label rows have no frame.
-            end = reader.frames_decoded if reader is not None and reader.reached_end else None
+            end = reader.frames_seen if reader is not None and reader.reached_end else None
             without = [k for k in item.labels if k < 0 or (end is not None and k >= end)]
         else:
             existing = {f.index for f in item.frames}

@@ -7,8 +7,9 @@ its ``fold-<k>/`` shards out the way TFX expects an Examples artifact:
 ``split_names`` set, so StatisticsGen, SchemaGen, ExampleValidator and the Trainer read it like
 ExampleGen output. Unlabeled media (optional) become a ``Split-unlabeled``.
 
-The accounting of ``report.json`` (frames read, examples written, skips by reason) is kept at
-``<uri>/report.json`` and as custom properties of the artifact, so a skip is never silent.
+The accounting (frames read, examples written, skips by reason) is kept at ``<uri>/report.json`` and as
+custom properties of the artifact, and the per-frame dead letters and label issues of each part at
+``<uri>/preprocess/<labeled|unlabeled>/``, so a skip is never silent.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any, Optional
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
 from tfx.dsl.io import fileio
-from tfx.proto import example_gen_pb2
 from tfx import types
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
@@ -32,6 +33,7 @@ from pipeline.configs import UNLABELED_SPLIT, split_name
 EXAMPLES_KEY = "examples"
 STAGING = "_staging"
 REPORT_FILE = "report.json"
+DETAILS_DIR = "preprocess"  # per-part report.json, dead_letter.jsonl, label_issues.jsonl
 
 
 class PreprocessSpec(ComponentSpec):
@@ -77,6 +79,16 @@ def _move_split(src_dir: str, examples, split: str) -> int:
         # Flatten sub-folders into the file name: TFX readers glob one level (Split-x/*).
         fileio.rename(os.path.join(src_dir, rel), os.path.join(dest, rel.replace(os.sep, "_")), overwrite=True)
     return len(shards)
+
+
+def _keep_details(part_out: str, dest: str) -> None:
+    """Moves the files next to the shards (report, dead letters, label issues) out of the staging folder."""
+    fileio.makedirs(dest)
+    for name in fileio.listdir(part_out):
+        name = name.decode() if isinstance(name, bytes) else name
+        src = os.path.join(part_out, name.rstrip("/"))
+        if not fileio.isdir(src):
+            fileio.rename(src, os.path.join(dest, os.path.basename(src)), overwrite=True)
 
 
 def _count(report: dict, key: str) -> int:
@@ -134,6 +146,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             examples.set_int_custom_property(key, sum(_count(r, key) for r in report.values()))
         with fileio.open(os.path.join(examples.uri, REPORT_FILE), "w") as f:
             f.write(json.dumps(report, indent=2, default=str))
+        for part in report:
+            _keep_details(os.path.join(staging, part), os.path.join(examples.uri, DETAILS_DIR, part))
         fileio.rmtree(staging)
         written = examples.get_int_custom_property("examples_written")
         skipped = examples.get_int_custom_property("skipped")

@@ -36,13 +36,15 @@ def _run_in_process(cli_args: list[str]) -> dict:
     return run_local(config_from_args(args))
 
 
-def _kill_after(cli_args: list[str], node: str, timeout: float = 900) -> list[str]:
-    """Runs `keras-au pipeline run` and SIGKILLs its process group once ``node`` has finished."""
+def _kill_after(cli_args: list[str], node: str) -> tuple[list[str], str]:
+    """Runs `keras-au pipeline run`, SIGKILLs its process group once ``node`` has finished; returns the
+    components that finished and the output."""
     proc = subprocess.Popen([sys.executable, "-m", "keras_au.cli", *cli_args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    finished = []
+    finished, lines = [], []
     try:
         for line in proc.stdout:
+            lines.append(line)
             if line.startswith("[pipeline ") and line.rstrip().endswith(")") and " done (" in line:
                 finished.append(line.split("] ", 1)[1].split(" done", 1)[0])
                 if finished[-1] == node:
@@ -55,7 +57,7 @@ def _kill_after(cli_args: list[str], node: str, timeout: float = 900) -> list[st
             except ProcessLookupError:
                 pass
         proc.wait(timeout=60)
-    return finished
+    return finished, "".join(lines[-40:])
 
 
 def test_pipeline_runs_end_to_end_and_resumes_from_cache_after_a_kill(tiny_raw, tmp_path):
@@ -68,8 +70,9 @@ def test_pipeline_runs_end_to_end_and_resumes_from_cache_after_a_kill(tiny_raw, 
     cli_args = _cli_args(tiny_raw, root)
 
     # 1) a run killed (SIGKILL, whole process group) right after the first Trainer finished
-    finished = _kill_after(cli_args, "Trainer_fold0")
-    assert finished[-1] == "Trainer_fold0" and {"Preprocess", "StatisticsGen"} <= set(finished)
+    finished, output = _kill_after(cli_args, "Trainer_fold0")
+    assert finished and finished[-1] == "Trainer_fold0", output
+    assert {"Preprocess", "StatisticsGen"} <= set(finished)
 
     # 2) the re-run takes the finished components from the cache and runs only the rest
     resumed = _run_in_process(cli_args)
@@ -98,6 +101,8 @@ def test_pipeline_runs_end_to_end_and_resumes_from_cache_after_a_kill(tiny_raw, 
     unlabeled = read_examples(os.path.join(examples, "Split-unlabeled", "*.gz"))
     assert len(unlabeled) == 2 and all(r["labeled"][0] == 0 and set(r["au_labels"]) == {-1} for r in unlabeled)
     assert sum(counts.values()) == pre_report["labeled"]["examples_written"] == 15  # 3 subjects x 5 frames
+    for part in ("labeled", "unlabeled"):  # per-frame skip records survive next to the splits
+        assert os.path.isfile(os.path.join(examples, "preprocess", part, "dead_letter.jsonl"))
 
     # StatisticsGen looked only at the scalar features; nothing anomalous against the inferred schema
     import tensorflow_data_validation as tfdv

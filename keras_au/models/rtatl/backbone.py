@@ -61,6 +61,14 @@ class RTATLBackbone(keras.layers.Layer):
             self.relation = AURelationTransformer(a, cfg.dim, cfg.heads, cfg.ffn_dim, cfg.dropout, name="au_relation")
         self.heads = AUHeads(a, cfg.dim, cfg.global_hidden, name="au_heads")
 
+    def build(self, inputs_shape=None):
+        # Tracing (not running) the forward pass creates every sub-layer's variables, so a deserialised
+        # model is complete before its weights are loaded.
+        s = self.cfg.input_size
+        specs = {"image": tf.TensorSpec((None, s, s, 3), tf.float32), "landmarks": tf.TensorSpec((None, 68, 2))}
+        tf.function(lambda x: self.call(x, training=False)).get_concrete_function(specs)
+        self.built = True
+
     # -- pieces the trainer reuses -------------------------------------------------------------
     def preprocess(self, image, landmarks):
         """Raw inputs -> (normalised image, [-1, 1] image, landmarks, valid) at the model's image_size."""

@@ -52,8 +52,10 @@ class RTATLTrainer(keras.Model):
             self.au_classifier = PatchClassifier(m.num_aus, m.patch_size, m.c_widths, name="au_classifier")
         if self.ofe:
             self.flow_head = FlowHead(m.flow_channels, name="flow_head")
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in MEAN_METRICS}
-        self.trackers.update({n: keras.metrics.Sum(name=n) for n in COUNT_METRICS})
+        unused = set() if self.roii else {"l_d", "l_c", "l_adv_g", "l_rec", "l_cg", "l_g"}
+        unused |= set() if self.ofe else {"l_flow", "n_no_flow"}
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in MEAN_METRICS if n not in unused}
+        self.trackers.update({n: keras.metrics.Sum(name=n) for n in COUNT_METRICS if n not in unused})
         self.f1 = AUF1Score(m.num_aus, aus=m.aus, name="au_f1")
         self.critic_optimizer = None
 

@@ -101,6 +101,8 @@ class WildNetwork(keras.Model):
     # --- building ---------------------------------------------------------------------------------------
 
     def build(self, input_shape=None):
+        if self.built:
+            return
         image = (None, self.crop_size, self.crop_size, 3)
         s, c = self.input_size // 4, self.part_widths[1]
         feat, maps = (None, s, s, c), (None, s, s, self.num_landmarks)
