@@ -99,4 +99,4 @@ def _video_frames(path: str) -> Iterator[Frame]:
         return
     if reader.ended_early:  # truncated: say so in a row rather than stop silently
         yield Frame(path, index + 1, (index + 1) / fps, None, "video_ended_early",
-                    f"{path}: stream ended after {reader.frames_decoded} of {reader.expected_frames} frames")
+                    f"{path}: stream ended after {index + 1} of {reader.expected_frames} frames")
