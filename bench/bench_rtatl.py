@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", choices=["cpu", "gpu", "all"], default="all")
     p.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU / mixed_bfloat16 on CPU")
     p.add_argument("--inference-batches", default="1,32")
+    p.add_argument("--roi-impl", choices=["auto", "grouped", "split"], default="auto",
+                   help="RoI modules as one grouped conv or per-AU convs (auto: grouped when a GPU is visible)")
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-inference", action="store_true")
     p.add_argument("--device-check", action="store_true", help="print the visible devices and exit")
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
         print("no GPU visible", file=sys.stderr)
         return 1
     xlas = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
-    cfg = make_config(args.model, args.preset)
+    cfg = make_config(args.model, args.preset, overrides={"roi_impl": args.roi_impl})
     rows = []
     for device in devices:
         steps = args.steps or (20 if "GPU" in device else 3)
@@ -125,14 +127,14 @@ def main(argv=None) -> int:
                     print(rows[-1], flush=True)
 
     print(f"\nRTATL {args.model} ({args.preset} preset, {cfg.model.input_size}x{cfg.model.input_size}, "
-          f"mixed precision {'on' if args.mixed_precision else 'off'})")
+          f"mixed precision {'on' if args.mixed_precision else 'off'}, RoI modules {args.roi_impl})")
     print(f"{'what':11s} {'device':7s} {'xla':4s} {'batch':>5s} {'per s':>9s} {'ms/step':>9s}")
     for r in rows:
         rate = r.get("examples_per_s", r.get("faces_per_s"))
         ms = r.get("step_ms", r.get("latency_ms"))
         print(f"{r['what']:11s} {r['device'][1:4]:7s} {'on' if r['xla'] else 'off':4s} {r['batch']:5d} "
               f"{rate:9.1f} {ms:9.1f}")
-    result = {"model": args.model, "preset": args.preset, "input_size": cfg.model.input_size,
+    result = {"model": args.model, "preset": args.preset, "input_size": cfg.model.input_size, "roi_impl": args.roi_impl,
               "mixed_precision": args.mixed_precision, "host": platform.node(), "cpus": os.cpu_count(),
               "gpus": [d.name for d in gpus], "tensorflow": tf.__version__, "rows": rows,
               "goal": "H100, paper preset, batch 32: >= 500 training images/s"}

@@ -19,29 +19,33 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 import uuid
 from typing import Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from keras_au.datasets import NUM_FOLDS, Listing, WorkItem, list_dataset
+from keras_au.datasets import NUM_FOLDS, WorkItem, list_dataset
 from keras_au.flow import TVL1Params
+from pipeline.beam.outputs import (
+    DEAD_LETTER_FILE,
+    LABEL_ISSUES_FILE,
+    REPORT_FILE,
+    SHARD_SUFFIX,
+    STATS_FILE,
+    delete_tree,
+    publish,
+    write_json,
+)
+from pipeline.beam.progress import Progress
 from pipeline.beam.sequence import PreprocessOptions, SequenceProcessor
-from pipeline.beam.stats import accounting_ok, merge, merge_all, new_stats
+from pipeline.beam.stats import merge, merge_all, new_stats
 
 log = logging.getLogger("keras_au.preprocess")
 
-SHARD_SUFFIX = ".tfrecord.gz"
-STATS_FILE = "stats.json"
-DEAD_LETTER_FILE = "dead_letter.jsonl"
-LABEL_ISSUES_FILE = "label_issues.jsonl"
-REPORT_FILE = "report.json"
 PROGRESS_DIR = "progress"
 LOCAL_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "bundlebasedirectrunner", "prismrunner")
 
@@ -256,15 +260,15 @@ def run_preprocess(
     try:
         p = beam.Pipeline(runner=runner_obj, options=beam_options)
         build_pipeline(p, listing.items, staging, options, name, num_folds, num_shards, progress_dir)
-        with _Progress(progress_dir, len(listing.items), enabled=progress_dir is not None):
+        with Progress(progress_dir, len(listing.items), enabled=progress_dir is not None):
             result = p.run()
             state = result.wait_until_finish()
         if str(state).split(".")[-1] not in ("DONE", "UNKNOWN"):
             raise RuntimeError(f"Beam pipeline ended in state {state}")
         t_run = time.perf_counter()
-        report = _publish(staging, output_dir, name, num_folds, listing)
+        report = publish(staging, output_dir, name, num_folds, listing)
     finally:
-        _delete_tree(staging)
+        delete_tree(staging)
     report.update(
         dataset=name,
         input=os.path.abspath(input_dir),
@@ -277,56 +281,12 @@ def run_preprocess(
     )
     t_end = time.perf_counter()
     report["timings"] = _timings(report, t_list - t_start, t_run - t_list, t_end - t_run)
-    _write_json(os.path.join(output_dir, REPORT_FILE), report)
+    write_json(os.path.join(output_dir, REPORT_FILE), report)
     log.info(
         "preprocess %s: %d frames read, %d examples written, %d skipped %s",
         name, report["frames_read"], report["examples_written"], sum(report["skipped"].values()), report["skipped"],
     )  # fmt: skip
     return report
-
-
-def _publish(staging: str, output_dir: str, name: str, num_folds: int, listing: Listing) -> dict:
-    """Replaces ``name``'s shards in ``output_dir/fold-*`` with the staged ones; returns the report body."""
-    stats = json.loads(_read(os.path.join(staging, STATS_FILE)) or "null") or new_stats()
-    shard_re = re.compile(rf"^{re.escape(name)}-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}$")
-    old = [m.path for m in _match(os.path.join(output_dir, "fold-*", f"{name}-*{SHARD_SUFFIX}"))]
-    old = [p for p in old if shard_re.match(os.path.basename(p))]
-    if old:
-        FileSystems.delete(old)
-    folds = {}
-    for k in range(num_folds):
-        src = [m.path for m in _match(os.path.join(staging, f"fold-{k}", f"{name}-*{SHARD_SUFFIX}"))]
-        dest_dir = os.path.join(output_dir, f"fold-{k}")
-        if not FileSystems.exists(dest_dir):
-            FileSystems.mkdirs(dest_dir)
-        dest = [os.path.join(dest_dir, os.path.basename(s)) for s in src]
-        if src:
-            FileSystems.rename(src, dest)
-        entry = stats["folds"].get(str(k), {"examples": 0, "labeled": 0, "with_flow": 0, "subjects": []})
-        subjects = entry.pop("subjects", [])
-        folds[str(k)] = {**entry, "subjects": len(subjects), "shards": sorted(os.path.basename(d) for d in dest)}
-        if len(subjects) <= 100:
-            folds[str(k)]["subject_ids"] = subjects
-    issues = _read(os.path.join(staging, LABEL_ISSUES_FILE))
-    issues += "".join(json.dumps(o, sort_keys=True) + "\n" for o in listing.orphans)
-    _write_text(os.path.join(output_dir, LABEL_ISSUES_FILE), issues)
-    _write_text(os.path.join(output_dir, DEAD_LETTER_FILE), _read(os.path.join(staging, DEAD_LETTER_FILE)))
-    notes = dict(stats["notes"])
-    for key, n in listing.notes.items():
-        notes[f"listing_{key}"] = n
-    label_without_frame = notes.get("label_without_frame", 0) + listing.label_without_frame
-    return {
-        "items": stats["items"],
-        "frames_read": stats["frames_read"],
-        "examples_written": stats["examples_written"],
-        "skipped": dict(sorted(stats["skipped"].items())),
-        "accounting_ok": accounting_ok(stats),
-        "labels": {"label_missing": notes.get("label_missing", 0), "label_without_frame": label_without_frame},
-        "notes": dict(sorted(notes.items())),
-        "flow_pairs": stats["flow_pairs"],
-        "folds": folds,
-        "stage_seconds": {k: round(v, 3) for k, v in sorted(stats["seconds"].items())},
-    }
 
 
 def _timings(report: dict, list_s: float, pipeline_s: float, publish_s: float) -> dict:
@@ -348,77 +308,3 @@ def _counters(result) -> dict:
         return {f"{c.key.metric.namespace}:{c.key.metric.name}": c.committed for c in res["counters"]}
     except Exception:  # not supported by every runner: the report's own accounting is authoritative
         return {}
-
-
-class _Progress:
-    """A tqdm bar over work items, fed by the files workers append to (local runners only)."""
-
-    def __init__(self, directory: Optional[str], total: int, enabled: bool = True):
-        self.directory, self.total, self.enabled = directory, total, enabled
-        self._stop = threading.Event()
-
-    def __enter__(self):
-        if self.enabled:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self._stop.set()
-            self._thread.join(timeout=5)
-
-    def _poll(self) -> tuple[int, int]:
-        items = frames = 0
-        for fname in os.listdir(self.directory):
-            with open(os.path.join(self.directory, fname)) as f:
-                lines = f.read().split()
-            items += len(lines)
-            frames += sum(int(v) for v in lines if v.isdigit())
-        return items, frames
-
-    def _run(self) -> None:
-        from tqdm import tqdm
-
-        with tqdm(total=self.total, unit="item", desc="preprocess", dynamic_ncols=True) as bar:
-            while True:
-                stop = self._stop.wait(0.5)
-                try:
-                    items, frames = self._poll()
-                except OSError:
-                    continue
-                bar.set_postfix(frames=frames, refresh=False)
-                bar.update(items - bar.n)
-                if stop:
-                    break
-
-
-def _match(pattern: str) -> list:
-    try:
-        return FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # no match / missing folder
-        return []
-
-
-def _read(path: str) -> str:
-    if not FileSystems.exists(path):
-        return ""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read().decode("utf-8")
-
-
-def _write_text(path: str, text: str) -> None:
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(text.encode("utf-8"))
-
-
-def _write_json(path: str, obj: dict) -> None:
-    _write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def _delete_tree(path: str) -> None:
-    try:
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-    except Exception as e:  # leftovers only cost disk space; say so instead of failing a finished run
-        log.warning("could not remove staging folder %s: %s", path, e)

@@ -54,7 +54,7 @@ class RTATLBackbone(keras.layers.Layer):
         if weights_path:
             load_resnet_weights(self.resnet, weights_path)
         self.fpn = FPNFusion(cfg.fpn_channels, name="fpn_fusion")
-        self.roi_modules = RoIModules(a, cfg.roi_channels, cfg.dim, name="roi_modules")
+        self.roi_modules = RoIModules(a, cfg.roi_channels, cfg.dim, cfg.roi_impl, name="roi_modules")
         if cfg.relation == "gcn":
             self.relation = AURelationGCN(a, cfg.dim, cfg.gcn_layers, cfg.prior_graph, name="au_relation_gcn")
         else:

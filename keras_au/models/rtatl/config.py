@@ -60,6 +60,7 @@ class ModelConfig:
     fpn_channels: int = 256  # choice: FPN lateral/fused width
     roi_size: int = 12  # choice: RoI crop side on the stride-4 fused map (12 cells = 48 px = patch size)
     roi_channels: int = 144  # choice: hidden width of each AU's two-conv RoI module
+    roi_impl: str = "auto"  # RoI modules as one grouped conv ("grouped", GPU) or A convs ("split", CPU)
     dim: int = 128  # d (paper)
     heads: int = 8  # paper
     ffn_dim: int = 2048  # choice: transformer feed-forward width (PyTorch nn.Transformer default)

@@ -63,6 +63,23 @@ def test_module_shapes(ci_trainer):
     assert gcn(out["tokens"]).shape == (b, 2 * a, d)
 
 
+def test_roi_module_implementations_agree():
+    from keras_au.models.rtatl.roi_modules import RoIModules
+
+    crops = tf.random.normal((3, 8, 4, 4, 5))  # B=3, A=4 (2 RoIs each), 4x4 crops, 5 channels
+    grouped = RoIModules(4, 6, 7, impl="grouped")
+    split = RoIModules(4, 6, 7, impl="split")
+    grouped.build(crops.shape)
+    split.build(crops.shape)
+    split.set_weights(grouped.get_weights())
+    for training in (False, True):
+        np.testing.assert_allclose(split(crops, training=training), grouped(crops, training=training), atol=1e-5)
+    # AU 0's features depend on AU 0's crops only
+    changed = tf.concat([crops[:, :2] + 1.0, crops[:, 2:]], axis=1)
+    diff = np.abs(split(changed) - split(crops)).max(axis=-1)
+    assert np.all(diff[:, :2] > 0) and np.all(diff[:, 2:] == 0)
+
+
 def test_au_centres_match_geometry_and_crops_sample_the_right_place(faces):
     _, lms = faces
     pairs, shifts = au_center_spec(BP4D)
