@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -143,6 +144,16 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads (default 2)")
     args = ap.parse_args()
 
+    preset = args.preset or ("ci" if args.quick else "paper")
+    min_s = 1.0 if args.quick else 4.0
+    tmp = tempfile.mkdtemp(prefix="bench_serving_")
+    try:
+        return _run(args, preset, min_s, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args, preset: str, min_s: float, tmp: str) -> int:
     import tensorflow as tf
 
     from serving.backends import SavedModelBackend, TFLiteBackend
@@ -151,9 +162,6 @@ def main() -> int:
     from serving.stand_in import write_stand_in_export
     from serving.tflite import VARIANTS, FaceArrays, export_tflite
 
-    preset = args.preset or ("ci" if args.quick else "paper")
-    min_s = 1.0 if args.quick else 4.0
-    tmp = tempfile.mkdtemp(prefix="bench_serving_")
     result: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
                                 "python": platform.python_version(), "tensorflow": tf.__version__}}
 

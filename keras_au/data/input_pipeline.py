@@ -90,7 +90,6 @@ def parse_and_augment(serialized: tf.Tensor, cfg: InputConfig, num_aus: int, see
     landmarks = tf.reshape(f["landmarks"], (schema.NUM_LANDMARKS, 2))
     finite = tf.reduce_all(tf.math.is_finite(landmarks))
     has_lm = tf.logical_and(tf.cast(f["has_landmarks"], tf.bool), finite)
-    landmarks = tf.where(has_lm, landmarks, tf.zeros_like(landmarks))
 
     if cfg.training:
         s = tf.random.stateless_uniform((2,), seed, 0, size - crop + 1, dtype=tf.int32) if seed is not None else \
@@ -101,7 +100,7 @@ def parse_and_augment(serialized: tf.Tensor, cfg: InputConfig, num_aus: int, see
         oy = ox = tf.constant((size - crop) // 2, tf.int32)
         flip = tf.constant(False)
     image = image[oy : oy + crop, ox : ox + crop]
-    landmarks = landmarks - tf.cast(tf.stack([ox, oy]), tf.float32)
+    landmarks = tf.where(has_lm, landmarks - tf.cast(tf.stack([ox, oy]), tf.float32), tf.zeros_like(landmarks))
 
     out = {"au_labels": tf.cast(f["au_labels"], tf.int32), "subject": f["subject"]}
     out["labeled"] = tf.cast(tf.reduce_any(out["au_labels"] >= 0), tf.float32)
