@@ -62,3 +62,25 @@ def test_mixing_ratio_and_selection(tiny_records, tiny_unlabeled_records):
 def test_missing_files_raise(tmp_path):
     with pytest.raises(FileNotFoundError):
         build_dataset(InputConfig(str(tmp_path / "*.tfrecord.gz")))
+
+
+def test_missing_or_nan_landmarks_are_zero_and_flagged(tmp_path):
+    from record_fixtures import aligned_real_faces
+
+    _, img, lm = aligned_real_faces()[0]
+    bad = lm.copy()
+    bad[5, 0] = np.nan
+    recs = [
+        schema.FaceRecord(image=img, au_ids=(1, 2), au_labels=(1, 0), subject="a", landmarks=None),
+        schema.FaceRecord(image=img, au_ids=(1, 2), au_labels=(-1, 9), subject="a", landmarks=bad),
+        schema.FaceRecord(image=img, au_ids=(1, 2), au_labels=(0, 1), subject="a", landmarks=lm),
+    ]
+    schema.write_tfrecord(str(tmp_path / "x.tfrecord.gz"), recs)
+    for training in (False, True):
+        cfg = InputConfig(str(tmp_path / "*.gz"), batch_size=3, training=training, seed=0, shuffle_buffer=1)
+        b = next(iter(build_dataset(cfg)))
+        np.testing.assert_array_equal(b["has_landmarks"].numpy(), [0, 0, 1])
+        assert np.all(b["landmarks"][:2].numpy() == 0.0)
+        assert np.all(np.isfinite(b["landmarks"].numpy()))
+        np.testing.assert_array_equal(b["labeled"].numpy(), [1, 0, 1])
+        np.testing.assert_array_equal(b["au_labels"][1].numpy(), [-1, -1])
