@@ -113,7 +113,10 @@ def convert(
         return c
 
     if variant != "int8":
-        return converter().convert(), notes
+        try:
+            return converter().convert(), notes
+        except Exception as e:  # ConverterError's text is pages of MLIR locations: keep what names the ops
+            raise ValueError(f"TFLite {variant} conversion of {version_dir} failed: {_converter_summary(e)}") from None
     if representative is None:
         raise ValueError("full-int8 needs representative faces (records or arrays)")
     c = converter()
@@ -123,11 +126,21 @@ def convert(
     try:
         return c.convert(), notes
     except Exception as e:  # some op has no int8 kernel: keep it in float, say so
-        notes["float_fallback"] = str(e).strip().splitlines()[-1][:300]
+        notes["float_fallback"] = _converter_summary(e)
     c = converter()
     c.representative_dataset = _representative(representative)
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    return c.convert(), notes
+    try:
+        return c.convert(), notes
+    except Exception as e:
+        raise ValueError(f"TFLite int8 conversion of {version_dir} failed: {_converter_summary(e)}") from None
+
+
+def _converter_summary(error: Exception) -> str:
+    """The lines of a converter error that name unsupported ops (not the MLIR call-site dump)."""
+    lines = [ln.strip() for ln in str(error).splitlines()]
+    keep = [ln for ln in lines if ln.startswith(("TF Select ops", "tf.", "Some ops are not supported"))]
+    return " | ".join(dict.fromkeys(keep))[:1000] or (lines[-1] if lines else type(error).__name__)
 
 
 class TFLiteRunner:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import cv2
 import numpy as np
@@ -57,12 +56,3 @@ def write_tiny_unlabeled(root: str) -> str:
 def tiny_raw(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("tiny_raw")
     return {"bp4d": write_tiny_bp4d(str(base)), "unlabeled": write_tiny_unlabeled(str(base / "unlabeled"))}
-
-
-@pytest.fixture()
-def copy_tree():
-    def copy(src: str, dst: str) -> str:
-        shutil.copytree(src, dst)
-        return dst
-
-    return copy

@@ -79,3 +79,23 @@ def test_bad_inputs_are_refused(version_dir, tmp_path):
         FaceArrays(np.zeros((2, 192, 192, 3)), np.zeros((2, 68, 2)))
     with pytest.raises(FileNotFoundError):
         faces_from_records(str(tmp_path / "*.tfrecord"), None)
+
+
+def test_unconvertible_ops_are_named_in_a_short_error(tmp_path):
+    """A graph with an op TFLite has no builtin kernel for (a 6-D strided slice) fails with the op named."""
+    import tensorflow as tf
+
+    from serving.signatures import IMAGES_SPEC, LANDMARKS_SPEC
+    from serving.tflite import convert
+
+    class SixD(tf.Module):
+        @tf.function(input_signature=[IMAGES_SPEC, LANDMARKS_SPEC])
+        def predict_landmarks(self, images, landmarks):
+            x = tf.reshape(images[:, :16, :16, :], (-1, 2, 2, 4, 16, 3))[:, 1]  # StridedSlice on 6-D
+            return {"au_probs": tf.sigmoid(tf.reduce_mean(x, axis=[1, 2, 3, 4])[:, None]) + 0 * landmarks[:, :1, 0]}
+
+    module = SixD()
+    tf.saved_model.save(module, str(tmp_path), signatures={"predict_landmarks": module.predict_landmarks})
+    with pytest.raises(ValueError, match="StridedSlice") as e:
+        convert(str(tmp_path), "fp32")
+    assert len(str(e.value)) < 1500  # not the converter's pages of MLIR locations

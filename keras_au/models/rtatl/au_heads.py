@@ -23,7 +23,8 @@ class AUHeads(keras.layers.Layer):
         self.global_fc = layers.Dense(self.num_aus, dtype="float32", name="global_fc")
 
     def build(self, au_features_shape, global_maps_shape):
-        self.roi_kernel = self.add_weight(shape=(self.num_aus, self.dim), initializer="glorot_uniform", name="roi_kernel")
+        self.roi_kernel = self.add_weight(shape=(self.num_aus, self.dim), initializer="glorot_uniform",
+                                          name="roi_kernel")
         self.roi_bias = self.add_weight(shape=(self.num_aus,), initializer="zeros", name="roi_bias")
 
     def call(self, au_features, global_maps):

@@ -45,7 +45,8 @@ class AURelationTransformer(keras.layers.Layer):
 
     def build(self, tokens_shape):
         self.indicators = self.add_weight(
-            shape=(self.num_aus, self.dim), initializer=keras.initializers.RandomNormal(stddev=1.0), name="au_indicators"
+            shape=(self.num_aus, self.dim), initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="au_indicators",
         )
 
     def call(self, tokens, training=None):

@@ -78,7 +78,8 @@ class RTATLBackbone(keras.layers.Layer):
         lm, valid = sanitize_landmarks(landmarks, self.mean_landmarks)
         if cfg.image_size != image.shape[1]:
             scale = cfg.image_size / float(image.shape[1])
-            image = tf.image.resize(image, (cfg.image_size, cfg.image_size), method="bilinear")  # no antialias: XLA-compatible
+            # no antialiasing: its ScaleAndTranslate op does not compile with XLA
+            image = tf.image.resize(image, (cfg.image_size, cfg.image_size), method="bilinear")
             lm = (lm + 0.5) * scale - 0.5  # same pixel-centre convention as roi_extract
         image = tf.clip_by_value(image, 0.0, 255.0)
         normed = (image / 255.0 - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)

@@ -137,7 +137,8 @@ class RTATLConfig:
         for k in TUPLE_FIELDS:
             if k in m:
                 m[k] = tuple(m[k])
-        return cls(model_name=d.get("model_name", "rtatl"), model=ModelConfig(**m), train=TrainConfig(**d.get("train", {})))
+        return cls(model_name=d.get("model_name", "rtatl"), model=ModelConfig(**m),
+                   train=TrainConfig(**d.get("train", {})))
 
 
 TUPLE_FIELDS = ("aus", "g_widths", "d_widths", "c_widths")

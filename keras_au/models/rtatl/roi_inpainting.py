@@ -50,7 +50,8 @@ class PatchDiscriminator(keras.layers.Layer):
                  **kwargs):
         super().__init__(**kwargs)
         self.patch_size, self.widths, self.outputs = int(patch_size), tuple(int(w) for w in widths), int(outputs)
-        self.convs = [layers.Conv2D(w, 4, strides=2, padding="same", name=f"conv{i}") for i, w in enumerate(self.widths)]
+        self.convs = [layers.Conv2D(w, 4, strides=2, padding="same", name=f"conv{i}")
+                      for i, w in enumerate(self.widths)]
         self.head = layers.Conv2D(self.outputs, self.patch_size // 16, padding="valid", dtype="float32",
                                   name=f"conv{len(self.widths)}")
 

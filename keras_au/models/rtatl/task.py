@@ -13,6 +13,7 @@ import os
 from typing import Optional
 
 import numpy as np
+from tqdm import tqdm
 
 from keras_au.au import au_label, dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
@@ -79,7 +80,7 @@ def scan_records(files: list, num_aus: int) -> tuple[np.ndarray, np.ndarray, int
                                                                        "GZIP", "")), cycle_length=4)
     ds = ds.batch(1024).map(lambda s: tf.io.parse_example(s, spec))
     labels, lm_sum, n_lm = [], np.zeros((68, 2)), 0
-    for b in ds.as_numpy_iterator():
+    for b in tqdm(ds.as_numpy_iterator(), desc="scan labels/landmarks", unit="x1024", disable=None):
         labels.append(b["au_labels"])
         lm = b["landmarks"].reshape(-1, 68, 2)
         ok = (b["has_landmarks"] > 0) & np.all(np.isfinite(lm), axis=(1, 2))
@@ -256,7 +257,7 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
                      flow_size=m.flow_size if cfg.ofe else None, num_aus=m.num_aus)
     predict = tf.function(lambda b: trainer.backbone({"image": b["image"], "landmarks": b["landmarks"]}))
     labels, probs, n_no_lm = [], [], 0
-    for b in build_dataset(ic):
+    for b in tqdm(build_dataset(ic), desc="evaluate", unit="batch", disable=None):
         probs.append(predict(b).numpy())
         labels.append(b["au_labels"].numpy())
         n_no_lm += int(np.sum(b["has_landmarks"].numpy() <= 0))
@@ -267,9 +268,9 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
     scores.update(model=info["model"], run_dir=run_dir, records=int(len(labels)), fold=fold,
                   records_without_landmarks=n_no_lm, records_without_labels=int(np.sum(np.all(labels < 0, 1))))
     _print_table(scores, info["model"])
+    title = f"{info['model']} fold {fold}: mean F1 {100 * scores['mean_f1']:.1f}"
     files_written = {"scores": os.path.join(out, "scores.json"),
-                     "f1_plot": figs.plot_f1_bars(scores, os.path.join(out, "f1.png"),
-                                                  f"{info['model']} fold {fold}: mean F1 {100 * scores['mean_f1']:.1f}")}
+                     "f1_plot": figs.plot_f1_bars(scores, os.path.join(out, "f1.png"), title)}
     if figures:
         files_written.update(write_figures(trainer, cfg, ic, out))
     scores["files"] = files_written
@@ -303,11 +304,11 @@ def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4) -> dic
     if cfg.ofe:
         has = batch["has_flow"].numpy() > 0
         if has.any():
-            target = trainer._flow_target(batch).numpy()
+            target = trainer.flow_target(batch).numpy()
             written["fig5"] = figs.plot_flow(image[has], target[has], res["flow"].numpy()[has],
                                              os.path.join(out, "fig5_flow.png"))
     if cfg.roii:
-        normed, unit, lm, _ = trainer.backbone.preprocess(batch["image"], batch["landmarks"])
+        _, unit, lm, _ = trainer.backbone.preprocess(batch["image"], batch["landmarks"])
         centers = trainer.backbone.au_centers(lm).numpy()
         chosen = trainer.prepare(batch, 1)["chosen"].numpy()
         orig = (unit.numpy() + 1.0) / 2.0

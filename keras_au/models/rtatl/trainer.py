@@ -92,7 +92,7 @@ class RTATLTrainer(keras.Model):
         return batch
 
     def build_all(self) -> None:
-        """Creates every variable (one eager forward on a dummy batch) and builds the optimizers."""
+        """Creates every variable (by tracing the training forward on a dummy batch) and builds the optimizers."""
         if not self.built:
             # Tracing (not running) the full training graph creates every variable cheaply.
             specs = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in self.dummy_batch().items()}
@@ -121,7 +121,10 @@ class RTATLTrainer(keras.Model):
     def prepare(self, data: dict, step) -> dict:
         """Normalise, sanitise landmarks and (RoII) blank one random AU's patches per example."""
         m, t = self.cfg.model, self.cfg.train
-        normed, unit, lm, valid = self.backbone.preprocess(data["image"], data["landmarks"])
+        landmarks = tf.convert_to_tensor(data["landmarks"], tf.float32)
+        if "has_landmarks" in data:  # the pipeline's flag; all-zero landmarks mean "missing" to the backbone
+            landmarks = tf.where(tf.cast(data["has_landmarks"], tf.float32)[:, None, None] > 0, landmarks, 0.0)
+        normed, unit, lm, valid = self.backbone.preprocess(data["image"], landmarks)
         centers = self.backbone.au_centers(lm)  # (B, A, 2, 2)
         b = tf.shape(normed)[0]
         prep = {"normed": normed, "landmarks": lm, "valid": valid, "intact": tf.ones((b, m.num_aus))}
@@ -152,7 +155,8 @@ class RTATLTrainer(keras.Model):
                          tf.float32)
         return tf.where(lab >= 0, tf.cast(lab, tf.float32), pseudo)
 
-    def _flow_target(self, data):
+    def flow_target(self, data):
+        """TV-L1 target of the batch in model-image pixels (the pipeline gives input-crop pixels)."""
         m = self.cfg.model
         return tf.cast(data["flow"], tf.float32) * (m.image_size / float(m.input_size))
 
@@ -208,7 +212,7 @@ class RTATLTrainer(keras.Model):
                 logs.update(l_d=l_d, l_c=l_c, l_adv_g=l_adv_g, l_rec=l_rec, l_cg=l_cg, l_g=l_g)
             if self.ofe:
                 pred = self.flow_head(out["global_maps"], training=True)
-                l_flow = L.flow_loss(pred, self._flow_target(data), data["has_flow"])
+                l_flow = L.flow_loss(pred, self.flow_target(data), data["has_flow"])
                 total = total + t.lambda_flow * l_flow
                 reported = reported + t.lambda_flow * l_flow
                 logs["l_flow"] = l_flow

@@ -164,14 +164,15 @@ def test_bad_input_is_masked_and_counted_never_nan(ci_trainer, faces):
     lm[0] = 0.0  # has_landmarks = 0 as the pipeline writes it
     lm[1, 10] = np.nan  # non-finite landmark
     batch["landmarks"] = lm
+    batch["has_landmarks"] = np.array([0, 1, 0, 1], np.float32)  # flag says missing, values look fine (#2)
     batch["au_labels"] = -np.ones((b, 12), np.int32)  # no labeled example at all
     batch["has_flow"] = np.zeros(b, np.float32)  # and no flow target
     logs = tr.train_step({k: tf.constant(v) for k, v in batch.items()})
     logs = {k: float(v) for k, v in logs.items()}
     assert all(np.isfinite(v) for v in logs.values()), logs
     assert logs["l_sup"] == 0.0 and logs["l_flow"] == 0.0
-    assert logs["n_no_landmarks"] == 2 and logs["n_unlabeled"] == b and logs["n_no_flow"] == b
-    assert logs["l_rec"] > 0  # the two examples with landmarks still train the inpainting branch
+    assert logs["n_no_landmarks"] == 3 and logs["n_unlabeled"] == b and logs["n_no_flow"] == b
+    assert logs["l_rec"] > 0  # the example with landmarks still trains the inpainting branch
     assert all(np.all(np.isfinite(v.numpy())) for v in tr.main_variables + tr.critic_variables)
 
 
