@@ -51,14 +51,16 @@ class RoIModules(keras.layers.Layer):
         a, hid = self.num_aus, self.hidden
         b = ops.shape(crops)[0]
         k, c = crops.shape[2], crops.shape[-1]
-        x = ops.reshape(crops, (b, a, 2, k, k, c))
         if self._grouped():
+            x = ops.reshape(crops, (b, a, 2, k, k, c))
             x = ops.transpose(x, (0, 2, 3, 4, 1, 5))  # (B, 2, k, k, A, C): AU a -> channel group a
             x = ops.reshape(x, (b * 2, k, k, a * c))
             h = ops.relu(self.bn1(self.conv1(x), training=training))
             h = ops.relu(self.bn2(self.conv2(h), training=training))
         else:
-            xs = [ops.reshape(x[:, i], (b * 2, k, k, c)) for i in range(a)]
+            # Slice a 5-D view: TFLite's strided slice stops at 5 dimensions.
+            x5 = ops.reshape(crops, (b, a, 2 * k, k, c))
+            xs = [ops.reshape(x5[:, i], (b * 2, k, k, c)) for i in range(a)]
             h = ops.relu(self.bn1(self._split_conv(xs, self.conv1.kernel, hid), training=training))
             hs = [h[..., i * hid:(i + 1) * hid] for i in range(a)]
             h = ops.relu(self.bn2(self._split_conv(hs, self.conv2.kernel, self.dim), training=training))
