@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(out, exist_ok=True)
     stage = _Stages()
     t_start = time.time()
+    errors: list[str] = []  # stages that failed without stopping the demo
 
     with stage("sample data"):
         from keras_au.sample import ensure_sample
@@ -113,8 +114,13 @@ def run(args: argparse.Namespace) -> int:
         examples = summary["outputs"]["Preprocess"]["examples"]
         held_out = os.path.join(examples, f"Split-{split_name(push['fold'])}")
         faces = faces_from_records(held_out, read_serving_info(version_dir), max_samples=64)
-        tflite = export_tflite(version_dir, os.path.join(out, "tflite"), TFLITE_VARIANTS, faces, num_threads=2)
-        print(format_report(tflite))
+        try:
+            tflite = export_tflite(version_dir, os.path.join(out, "tflite"), TFLITE_VARIANTS, faces, num_threads=2)
+            print(format_report(tflite))
+        except (ValueError, RuntimeError) as e:  # recorded and reported; predict still runs on the SavedModel
+            tflite = {"variants": {}, "faces": len(faces), "error": str(e)}
+            errors.append(f"TFLite: {e}")
+            print(f"TFLite conversion failed: {e}")
 
     with stage("predict"):
         from serving.backends import open_model
@@ -134,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
                 "predict": {**predicted, "video": video, "csv": csv_path, "plot": png_path},
                 "stage_seconds": stage.seconds, "preset": args.preset, "model": args.model}
         path = write_report(out, info)
-    info["stage_seconds"] = stage.seconds
     with open(os.path.join(out, "demo.json"), "w") as f:
         json.dump(info, f, indent=2, default=str)
+    if errors:
+        print(f"demo finished with errors in {time.time() - t_start:.0f} s (see {path}):\n  " + "\n  ".join(errors))
+        return 1
     print(f"demo done in {time.time() - t_start:.0f} s: {path}")
     return 0
 
@@ -184,6 +192,8 @@ def write_report(out: str, info: dict) -> str:
         "| variant | file | KB | max abs diff vs SavedModel | agreement at 0.5 |",
         "|---|---|---|---|---|",
     ]
+    if tflite.get("error"):
+        lines.append(f"| - | conversion failed: {tflite['error'][:300].replace('|', '/')} | | | |")
     for name, e in tflite["variants"].items():
         diff = f"{e['max_abs_diff']:.4f}" if "max_abs_diff" in e else "-"
         agree = f"{e['agreement']:.3f}" if "agreement" in e else "-"
