@@ -214,3 +214,34 @@ def test_still_whose_frame_is_not_redetected_is_skipped(detector, astronaut):
         prepare_still(astronaut, FindsOnce())
     assert err.value.reason == "not_redetected"
     assert prepare_still(astronaut, detector).eye_distance > 40
+
+
+def test_label_files_parse_back_through_the_dataset_readers(sample):
+    """The preprocessing readers see exactly the generated schedules (BP4D 9 -> -1, DISFA >= 2)."""
+    from keras_au.datasets import list_dataset
+    from keras_au.datasets.folds import fold_of
+
+    m = _manifest(sample)
+    parts = {i["bp4d_subject"]: i["fold_part"] for i in m["identities"]}
+    parts.update({i["disfa_subject"]: i["fold_part"] for i in m["identities"]})
+    for dataset in ("bp4d", "disfa"):
+        aus = dataset_aus(dataset)
+        listing = list_dataset(dataset, sample.bp4d if dataset == "bp4d" else sample.disfa)
+        clips = {(c["subject"], c.get("task", "")): c for c in m["clips"] if c["dataset"] == dataset}
+        assert len(listing.items) == len(clips) and listing.label_without_frame == 0
+        for item in listing.items:
+            c = clips[(item.subject, item.sequence.split("/")[-1] if dataset == "bp4d" else "")]
+            assert item.au_ids == aus and item.fold == parts[item.subject] - 1 == fold_of(dataset, item.subject)
+            track = schedule.label_intensity(
+                schedule.intensity_track([schedule.AUEvent(**e) for e in c["events"]], c["frames"], aus)
+            )
+            if dataset == "bp4d":
+                want = schedule.bp4d_occurrence(track)
+                for mark in c["unknown"]:
+                    for t in mark["frames"]:
+                        want[t, mark["au_columns"]] = -1
+                got = np.array([item.labels_for(f.index) for f in item.frames])
+            else:  # label line k is video frame k - 1
+                want = (track >= 2).astype(int)
+                got = np.array([item.labels_for(t) for t in range(c["frames"])])
+            np.testing.assert_array_equal(got, want)
