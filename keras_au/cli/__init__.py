@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from keras_au import __version__
@@ -36,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    # google-api-core (pulled in by TFX) warns on every import that Python 3.10 is old; TFX 1.16 needs it.
+    old_python = "You are using a non-supported Python version"
+    warnings.filterwarnings("ignore", message=old_python, category=FutureWarning)
+    os.environ.setdefault("PYTHONWARNINGS", f"ignore:{old_python}:FutureWarning")  # Beam worker processes
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
