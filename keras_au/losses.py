@@ -6,6 +6,7 @@ no labeled example, no flow target, no usable landmarks), so mixed labeled/unlab
 
 from __future__ import annotations
 
+import numpy as np
 from keras import ops
 
 
@@ -28,13 +29,30 @@ def bce_with_logits(targets, logits):
     return ops.softplus(x) - x * y  # d/dx = sigmoid(x) - y everywhere (no kink at 0)
 
 
-def masked_bce(labels, logits, mask=None):
-    """Mean BCE over entries whose label is known (and ``mask`` is set); labels < 0 are unknown."""
+def masked_bce(labels, logits, mask=None, pos_weight=None):
+    """Mean BCE over entries whose label is known (and ``mask`` is set); labels < 0 are unknown.
+
+    ``pos_weight`` (A,) scales the loss of positive labels per AU (class balancing); the mean is still
+    taken over the known entries, so weights of 1 give plain BCE.
+    """
     known = known_label_mask(labels)
     if mask is not None:
         known = known * ops.cast(mask, "float32")
     targets = ops.where(known > 0, ops.cast(labels, "float32"), 0.0)
-    return weighted_mean(bce_with_logits(targets, logits), known)
+    loss = bce_with_logits(targets, logits)
+    if pos_weight is not None:
+        loss = loss * (1.0 + (ops.cast(pos_weight, "float32") - 1.0) * targets)
+    return weighted_mean(loss, known)
+
+
+def balanced_pos_weight(labels, max_weight: float = 10.0) -> np.ndarray:
+    """Per-AU negatives/positives over known labels (N, A), clipped to [1, max_weight]; 1 without positives."""
+    y = np.asarray(labels)
+    known = y >= 0
+    pos = ((y == 1) & known).sum(0).astype(np.float64)
+    neg = ((y == 0) & known).sum(0).astype(np.float64)
+    ratio = np.divide(neg, pos, out=np.ones_like(pos), where=pos > 0)
+    return np.clip(ratio, 1.0, max_weight)
 
 
 def masked_l1(pred, target, example_weights):

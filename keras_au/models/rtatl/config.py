@@ -103,6 +103,9 @@ class TrainConfig:
     unlabeled_fraction: float = 0.5  # choice: share of unlabeled examples per batch when --unlabeled is given
     intact_max_blanked: float = 0.25  # choice: an AU's L_sup is kept when <= this share of its RoIs is blanked
     pseudo_threshold: float = 0.5  # pseudo-labels for unlabeled images (C losses)
+    # Not in the paper (plain BCE): weight positives per AU by negatives/positives of the training labels.
+    balance_sup: bool = False
+    sup_pos_weight: Optional[list] = None  # filled by `train` when balance_sup is set
     shuffle_buffer: int = 2048
     seed: int = 0
     xla: bool = False
@@ -155,7 +158,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": dict(image_size=128, resnet_width=32, fpn_channels=64, roi_size=8, roi_channels=64, dim=64,
                       ffn_dim=256, patch_size=32, g_widths=(256, 128, 64, 32), d_widths=(32, 64, 128, 256),
                       c_widths=(32, 64, 128, 256), flow_channels=64),
-        "train": dict(epochs=4, steps_per_epoch=40, batch_size=16, shuffle_buffer=256),
+        "train": dict(epochs=4, steps_per_epoch=40, batch_size=16, shuffle_buffer=256, balance_sup=True),
     },
     # Tiny: seconds per epoch, for tests.
     "ci": {

@@ -13,9 +13,12 @@ from keras import ops
 from keras_au.losses import bce_with_logits, masked_bce, masked_l1, weighted_mean
 
 
-def supervised_loss(labels, logits, intact=None):
-    """L_sup: BCE over known labels, restricted to AUs whose RoIs are intact (``intact`` (B, A))."""
-    return masked_bce(labels, logits, intact)
+def supervised_loss(labels, logits, intact=None, pos_weight=None):
+    """L_sup: BCE over known labels, restricted to AUs whose RoIs are intact (``intact`` (B, A)).
+
+    ``pos_weight`` (A,) optionally balances positives per AU (not in the paper; see TrainConfig.balance_sup).
+    """
+    return masked_bce(labels, logits, intact, pos_weight)
 
 
 def discriminator_loss(real_logits, fake_logits, weights):

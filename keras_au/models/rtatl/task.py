@@ -179,6 +179,10 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
         if n_lm:
             off = (IMAGE_SIZE - cfg.model.input_size) / 2.0
             cfg.model.mean_landmarks = (lm_sum / n_lm - off).round(3).tolist()
+        if cfg.train.balance_sup:
+            from keras_au.losses import balanced_pos_weight
+
+            cfg.train.sup_pos_weight = balanced_pos_weight(labels).round(4).tolist()
         if cfg.relation == "gcn":
             from keras_au.models.rtatl.gcn_relation import prior_graph_from_labels
 

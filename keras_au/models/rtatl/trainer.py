@@ -193,7 +193,7 @@ class RTATLTrainer(keras.Model):
         logs = {}
         with tf.GradientTape() as tape:
             out = self.backbone.forward(prep["normed"], prep["landmarks"], training=True)
-            l_sup = L.supervised_loss(labels, out["logits"], prep["intact"])
+            l_sup = L.supervised_loss(labels, out["logits"], prep["intact"], t.sup_pos_weight)
             total, reported = l_sup, l_sup
             logs["l_sup"] = l_sup
             if self.roii:
@@ -235,7 +235,7 @@ class RTATLTrainer(keras.Model):
         labels = tf.cast(data["au_labels"], tf.int32)
         normed, _, lm, _ = self.backbone.preprocess(data["image"], data["landmarks"])
         out = self.backbone.forward(normed, lm, training=False)
-        l_sup = L.supervised_loss(labels, out["logits"])
+        l_sup = L.supervised_loss(labels, out["logits"], pos_weight=self.cfg.train.sup_pos_weight)
         self.trackers["l_sup"].update_state(l_sup)
         self.trackers["loss"].update_state(l_sup)
         self.f1.update_state(labels, out["probs"])
