@@ -34,7 +34,7 @@ from keras_au.sample.paths import MANIFEST, PREVIEW, README, SamplePaths
 from keras_au.sample.synth import FRAME_SIZE, PreparedStill, SkipStill, jitter_track, prepare_still
 
 GENERATOR = "keras-au sample"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 BP4D_TASKS = tuple(f"T{i}" for i in range(1, 9))
 FRAMES_PER_EVENT = 8  # one primary AU event per this many frames (companions come on top)
 

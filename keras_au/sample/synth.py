@@ -7,7 +7,8 @@ and a Delaunay mesh is laid over the control points of ``facs_motion`` plus a fi
 around the face and a fixed ring on the frame border. Each frame then moves the control points
 for the frame's AU intensities, composes a small head motion (shift, roll, scale) and pulls
 all pixels from the original photo with one remap, so every frame is resampled once. Where the
-lips part further than in the photo, a dark mouth cavity is painted in.
+lips part further than in the photo, a dark mouth cavity is painted in, and the AUs' creases
+(wrinkles, furrows; ``facs_appearance``) are shaded on top.
 
 We work on this crop rather than on the 200x200 aligned face so the written datasets look like
 camera frames: the preprocessing (detect, align) runs on them as it does on real data.
@@ -22,7 +23,7 @@ import numpy as np
 
 from keras_au.geometry import FaceDetector, ImageError
 from keras_au.geometry.alignment import transform_points
-from keras_au.sample import facs_motion
+from keras_au.sample import facs_appearance, facs_motion
 from keras_au.sample.piecewise_affine import PiecewiseAffineWarp
 
 FRAME_SIZE = 224
@@ -100,6 +101,7 @@ class PreparedStill:
         to_photo = _invert(self.to_frame)
         frame = self.mesh.warp(self.image, moved, (self.size, self.size), out_matrix=out_m, src_matrix=to_photo)
         frame = _paint_cavity(frame, self.controls, moved, out_m, self.cavity)
+        frame = facs_appearance.paint_creases(frame, self.frame_landmarks, moved, intensities, out_m)
         if jitter.gain != 1.0:
             frame = cv2.convertScaleAbs(frame, alpha=jitter.gain, beta=0.0)
         return frame
