@@ -365,13 +365,14 @@ because we made the motion.
 What it can show:
   * the whole data path works end to end on real faces: BP4D- and DISFA-layout readers,
     face detection and alignment, optical flow between frames, training, evaluation;
-  * that a model learns geometric AU cues (brow, lid, lip and jaw motion) and that
+  * that a model learns AU cues (brow, lid, lip and jaw motion, plus shaded creases) and that
     per-AU F1 behaves (rare vs frequent AUs, BP4D occurrence vs DISFA intensity >= 2).
 
 What it cannot show:
-  * anything about accuracy on real BP4D, DISFA or EmotioNet: no wrinkles, furrows,
-    bulges, skin colour changes or teeth are synthesised, only shape (plus a painted dark
-    mouth cavity where the lips part); glasses and hair bend with the skin around them;
+  * anything about accuracy on real BP4D, DISFA or EmotioNet: only shape is moved, plus
+    simple shaded creases (forehead wrinkles, brow furrow, crow's feet, nasolabial furrow,
+    dimples, chin) and a painted dark mouth cavity; no bulges, skin colour changes or teeth
+    are synthesised; glasses and hair bend with the skin around them;
   * the paper's numbers; the subjects are few (one photo, or a few, per identity).
 
 Layout:

@@ -3,9 +3,8 @@
 Displacements are written for the image-left half of the face (the subject's right) in a
 face frame: ``out`` = away from the face midline, ``up`` = towards the forehead, in units of
 the eye-centre distance D, at intensity 5 (FACS level E). The other half is mirrored. Each AU
-scales linearly with intensity / 5 and active AUs add up. Only geometry moves: wrinkles,
-furrows, teeth and skin shading are not simulated (a dark mouth cavity is painted where lips
-part, see ``synth``).
+scales linearly with intensity / 5 and active AUs add up. Only geometry moves here; creases
+are shaded by ``facs_appearance`` and a dark mouth cavity is painted where lips part (``synth``).
 
 Extra control points (after the 68 landmarks) carry skin the landmarks do not cover: a
 forehead row above the brows (follows the brows half-way, so the forehead stretches instead of
