@@ -89,6 +89,62 @@ def au_scores(
     return scores_from_counts(tp, fp, fn, tn, aus if aus is not None else range(1, len(tp) + 1))
 
 
+def au_auc(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per-AU ROC AUC over known labels (Mann-Whitney, ties count half); NaN where a class is missing.
+
+    Threshold-free, so it separates "the scores rank faces right but sit on the wrong side of 0.5"
+    from "the scores carry no information" (0.5)."""
+    y = np.asarray(labels)
+    p = np.asarray(probs, np.float64)
+    if y.shape != p.shape or y.ndim != 2:
+        raise ValueError(f"labels and probs must both be (N, num_aus); got {y.shape} and {p.shape}")
+    known = known_mask(y)
+    out = np.full(y.shape[1], np.nan)
+    for j in range(y.shape[1]):
+        k = known[:, j]
+        pos = y[k, j] == 1
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if n_pos and n_neg:
+            ranks = _average_ranks(p[k, j])
+            out[j] = (ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return out
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    ranks = np.empty(len(x), np.float64)
+    start = 0
+    for end in range(1, len(x) + 1):
+        if end == len(x) or xs[end] != xs[start]:
+            ranks[order[start:end]] = 0.5 * (start + end + 1)
+            start = end
+    return ranks
+
+
+def all_positive_baseline(labels: np.ndarray, aus: Optional[Sequence[int]] = None) -> AUScores:
+    """Scores of predicting every AU present on every face: the floor a detector's F1 must clear."""
+    y = np.asarray(labels)
+    return au_scores(y, np.ones(y.shape, np.float64), aus=aus)
+
+
+def detection_report(
+    labels: np.ndarray, probs: np.ndarray, aus: Sequence[int], threshold: float = 0.5
+) -> dict:
+    """``AUScores.as_dict()`` plus per-AU ``auc``, ``mean_auc`` (over AUs that have both classes) and
+    ``baseline``: the all-positive predictor's per-AU F1 and mean, to read F1 against."""
+    out = au_scores(labels, probs, threshold, aus=aus).as_dict()
+    auc = au_auc(labels, probs)
+    for name, a in zip(out["per_au"], auc):
+        out["per_au"][name]["auc"] = None if np.isnan(a) else float(a)
+    out["mean_auc"] = None if np.all(np.isnan(auc)) else float(np.nanmean(auc))
+    base = all_positive_baseline(labels, aus)
+    out["baseline"] = {"name": "all_positive", "mean_f1": base.mean_f1,
+                       "f1": {f"AU{a:02d}": float(f) for a, f in zip(base.aus, base.f1)}}
+    return out
+
+
 def __getattr__(name: str):
     # The Keras metric lives in its own module so NumPy users never import TensorFlow.
     if name == "AUF1Score":

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_au.metrics import au_scores, known_mask
+from keras_au.metrics import all_positive_baseline, au_auc, au_scores, detection_report, known_mask
 
 
 def test_hand_computed_case_with_unknown_labels():
@@ -54,3 +54,25 @@ def test_streaming_keras_metric_agrees_with_numpy():
     m.reset_state()
     assert float(m.result()) == 0.0
     assert AUF1Score.from_config(m.get_config()).aus == (1, 2, 4, 6, 12)
+
+
+def test_auc_counts_pairs_with_ties_half_and_skips_unknowns():
+    labels = np.array([[1, 0], [0, 0], [1, 1], [0, -1], [-1, 0]])
+    probs = np.array([[0.9, 0.2], [0.4, 0.1], [0.4, 0.3], [0.2, 0.9], [0.99, 0.5]])
+    auc = au_auc(labels, probs)
+    # AU 1: positives {0.9, 0.4} vs negatives {0.4, 0.2}: pairs 1 + 1 + 0.5 (tie) + 1 = 3.5 of 4
+    assert auc[0] == pytest.approx(3.5 / 4)
+    # AU 2: one positive 0.3 vs negatives {0.2, 0.1, 0.5}: 2 of 3
+    assert auc[1] == pytest.approx(2 / 3)
+    assert np.isnan(au_auc(np.array([[1], [1]]), np.array([[0.2], [0.8]])))[0]
+
+
+def test_baseline_and_report():
+    labels = np.array([[1, 0], [0, 0], [1, 1], [0, -1]])
+    base = all_positive_baseline(labels, aus=(1, 2))
+    np.testing.assert_allclose(base.recall, [1, 1])
+    np.testing.assert_allclose(base.f1, [2 * 2 / (2 * 2 + 2), 2 * 1 / (2 * 1 + 2)])
+    rep = detection_report(labels, np.array([[0.9, 0.1], [0.1, 0.2], [0.8, 0.7], [0.3, 0.0]]), (1, 2))
+    assert rep["mean_f1"] == pytest.approx(1.0) and rep["mean_auc"] == pytest.approx(1.0)
+    assert rep["baseline"]["mean_f1"] == pytest.approx(base.mean_f1)
+    assert rep["per_au"]["AU02"]["auc"] == pytest.approx(1.0)

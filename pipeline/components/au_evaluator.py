@@ -35,11 +35,12 @@ SCORES_FILE = "scores.json"
 
 
 def evaluate_export(export_dir: str, files: Sequence[str] | str, batch_size: int = 32, threshold: float = 0.5) -> dict:
-    """Scores a ``keras-au export`` directory on TFRecords; returns ``AUScores.as_dict()`` + ``examples``."""
+    """Scores a ``keras-au export`` directory on TFRecords; returns ``metrics.detection_report`` (F1, accuracy,
+    AUC, the all-positive baseline) + ``examples``."""
     import tensorflow as tf
 
     from keras_au.data.input_pipeline import InputConfig, build_dataset
-    from keras_au.metrics import au_scores
+    from keras_au.metrics import detection_report
     from serving.savedmodel import load_keras_export
     from serving.signatures import model_probs
 
@@ -56,7 +57,7 @@ def evaluate_export(export_dir: str, files: Sequence[str] | str, batch_size: int
         labels.append(batch["au_labels"].numpy())
     if not labels:
         raise ValueError(f"no examples to evaluate in {files}")
-    result = au_scores(np.concatenate(labels), np.concatenate(probs), threshold, aus=info.aus).as_dict()
+    result = detection_report(np.concatenate(labels), np.concatenate(probs), info.aus, threshold)
     result.update(examples=int(sum(len(b) for b in labels)), model=info.model, threshold=threshold)
     return result
 

@@ -52,6 +52,11 @@ def fold_mean_report(scores_by_fold: Mapping[int, dict], min_mean_f1: float) -> 
         }
         for k in folds
     }
+    for k in folds:  # threshold-free and trivial-predictor context, when the evaluator wrote them
+        for key in ("mean_auc", "baseline"):
+            value = scores_by_fold[k].get(key)
+            if value is not None:
+                per_fold[str(k)][key] = value["mean_f1"] if key == "baseline" else float(value)
     fold_means = [per_fold[str(k)]["mean_f1"] for k in folds]
     mean_f1 = sum(fold_means) / len(fold_means)
     std_f1 = math.sqrt(sum((m - mean_f1) ** 2 for m in fold_means) / len(fold_means))
@@ -64,6 +69,8 @@ def fold_mean_report(scores_by_fold: Mapping[int, dict], min_mean_f1: float) -> 
         "mean_f1": mean_f1,
         "std_f1": std_f1,
         "best_fold": best,
+        **{f"{key}_mean": sum(per_fold[str(k)][key] for k in folds) / len(folds)
+           for key in ("mean_auc", "baseline") if all(key in per_fold[str(k)] for k in folds)},
         "min_mean_f1": float(min_mean_f1),
         "blessed": is_blessed(mean_f1, min_mean_f1),
     }
@@ -79,6 +86,10 @@ def report_markdown(report: dict) -> str:
         lines.append(f"| {au} | " + " | ".join(cells) + f" | {100 * report['per_au_mean'][au]:.1f} |")
     cells = [f"**{100 * report['per_fold'][str(k)]['mean_f1']:.1f}**" for k in folds]
     lines.append("| **macro F1** | " + " | ".join(cells) + f" | **{100 * report['mean_f1']:.1f}** |")
+    for key, label in (("baseline", "all-positive F1"), ("mean_auc", "macro AUC")):
+        if f"{key}_mean" in report:
+            cells = [f"{100 * report['per_fold'][str(k)][key]:.1f}" for k in folds]
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {100 * report[f'{key}_mean']:.1f} |")
     lines.append("| faces | " + " | ".join(str(report["per_fold"][str(k)]["examples"]) for k in folds) + " | |")
     verdict = "blessed" if report["blessed"] else "NOT blessed"
     lines += ["", f"Fold-mean macro F1 {100 * report['mean_f1']:.1f} ± {100 * report['std_f1']:.1f} "

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_au.metrics import au_scores
+from keras_au.metrics import au_scores, detection_report
 from pipeline.components.fold_report import fold_mean_report, is_blessed, report_markdown
 
 AUS = (1, 2, 4)
@@ -129,3 +129,20 @@ def test_pusher_writes_the_best_folds_model_as_the_next_serving_version(tmp_path
     out = loaded.signatures["serving_default"](images=tf.fill((2, 200, 200, 3), 128.0))
     assert out["au_probs"].shape == (2, len(AUS))
     assert [n.decode() for n in out["au_names"].numpy()[0]] == ["AU01", "AU02", "AU04"]
+
+
+def test_baseline_and_auc_columns_when_the_evaluator_wrote_them():
+    rng = np.random.default_rng(4)
+    scores = {}
+    for k in (0, 1, 2):
+        labels = rng.integers(0, 2, size=(40, len(AUS)))
+        probs = np.clip(np.where(labels == 1, 0.7, 0.3) + rng.normal(0, 0.3, labels.shape), 0, 1)
+        scores[k] = dict(detection_report(labels, probs, AUS), examples=40)
+    rep = fold_mean_report(scores, 0.0)
+    assert rep["baseline_mean"] == pytest.approx(np.mean([scores[k]["baseline"]["mean_f1"] for k in (0, 1, 2)]))
+    assert rep["mean_auc_mean"] == pytest.approx(np.mean([scores[k]["mean_auc"] for k in (0, 1, 2)]))
+    md = report_markdown(rep)
+    assert f"| all-positive F1 | {100 * scores[0]['baseline']['mean_f1']:.1f} |" in md
+    assert "| macro AUC |" in md
+    # old evaluations without these keys still report
+    assert "baseline_mean" not in fold_mean_report({k: _scores(rng) for k in (0, 1)}, 0.0)

@@ -244,7 +244,7 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
     import tensorflow as tf
 
     from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
-    from keras_au.metrics import au_scores
+    from keras_au.metrics import detection_report
     from keras_au.models.rtatl import figures as figs
 
     info, cfg, trainer = load_run(run_dir)
@@ -268,7 +268,7 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
     if not labels:
         raise ValueError(f"no test records in {files}")
     labels, probs = np.concatenate(labels), np.concatenate(probs)
-    scores = au_scores(labels, probs, aus=m.aus).as_dict()
+    scores = detection_report(labels, probs, m.aus)
     scores.update(model=info["model"], run_dir=run_dir, records=int(len(labels)), fold=fold,
                   records_without_landmarks=n_no_lm, records_without_labels=int(np.sum(np.all(labels < 0, 1))))
     _print_table(scores, info["model"])
@@ -284,11 +284,17 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
 
 
 def _print_table(scores: dict, model: str) -> None:
-    print(f"{model}: per-AU F1 / accuracy (%) over {scores['records']} records")
-    print(f"{'AU':6s} {'F1':>6s} {'acc':>6s} {'n':>7s}")
+    def pct(v) -> str:
+        return f"{100 * v:6.1f}" if v is not None else f"{'-':>6s}"
+
+    base = scores["baseline"]["f1"]
+    print(f"{model}: per-AU F1 / accuracy / AUC (%) over {scores['records']} records; "
+          "base = F1 of predicting every AU present")
+    print(f"{'AU':6s} {'F1':>6s} {'acc':>6s} {'AUC':>6s} {'base':>6s} {'n':>7s}")
     for name, s in scores["per_au"].items():
-        print(f"{name:6s} {100 * s['f1']:6.1f} {100 * s['accuracy']:6.1f} {s['support']:7d}")
-    print(f"{'mean':6s} {100 * scores['mean_f1']:6.1f} {100 * scores['mean_accuracy']:6.1f}")
+        print(f"{name:6s} {pct(s['f1'])} {pct(s['accuracy'])} {pct(s['auc'])} {pct(base[name])} {s['support']:7d}")
+    print(f"{'mean':6s} {pct(scores['mean_f1'])} {pct(scores['mean_accuracy'])} {pct(scores['mean_auc'])} "
+          f"{pct(scores['baseline']['mean_f1'])}")
 
 
 def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4) -> dict:

@@ -31,13 +31,16 @@ def au_class_weights(labels: np.ndarray) -> np.ndarray:
     return (w * len(w) / w.sum()).astype(np.float32)
 
 
-def weighted_bce(labels, logits, weights):
-    """Weighted multi-label cross-entropy on logits, averaged over known labels (label < 0 is unknown)."""
+def weighted_bce(labels, logits, weights, pos_weight=None):
+    """Weighted multi-label cross-entropy on logits, averaged over known labels (label < 0 is unknown).
+    ``pos_weight`` (A,), optional and not in the paper, also scales each AU's positive terms."""
     y = ops.cast(labels, "float32")
     x = ops.cast(logits, "float32")
     known = ops.cast(y >= 0, "float32")
     target = ops.clip(y, 0.0, 1.0)
     bce = ops.maximum(x, 0.0) - x * target + ops.log1p(ops.exp(-ops.abs(x)))  # stable BCE-with-logits
+    if pos_weight is not None:
+        bce = bce * (1.0 + (ops.cast(pos_weight, "float32")[None, :] - 1.0) * target)
     return masked_mean(bce * ops.cast(weights, "float32")[None, :], known)
 
 

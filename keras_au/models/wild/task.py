@@ -90,6 +90,7 @@ def train(
     """
     import keras
 
+    from keras_au.losses import balanced_pos_weight
     from keras_au.models.wild import checkpoint as ckpt
     from keras_au.models.wild import data as wild_data
     from keras_au.models.wild.landmark_pretrainer import LandmarkPretrainer
@@ -132,6 +133,7 @@ def train(
     tgt_stats = wild_data.scan_records(tgt_train, tgt_pos, cfg.crop_size)
     mean_landmarks = stats.mean_landmarks if stats.mean_landmarks is not None else tgt_stats.mean_landmarks
     au_weights = au_class_weights(stats.labels)
+    pos_weight = balanced_pos_weight(stats.labels) if cfg.balance_au else None
     spe = cfg.steps_per_epoch or max(1, math.ceil(stats.count / cfg.batch_size))
     spe1 = cfg.stage1_steps_per_epoch or max(1, math.ceil(stats.count / cfg.stage1_batch_size))
 
@@ -143,6 +145,7 @@ def train(
         "eval_on_train": {"source": src_self, "target": tgt_self},
         "source_au_ids": list(src_ids), "target_au_ids": list(tgt_ids),
         "au_weights": [float(w) for w in au_weights],
+        "au_pos_weight": None if pos_weight is None else [float(w) for w in pos_weight],
         "mean_landmarks": None if mean_landmarks is None else mean_landmarks.tolist(),
         "source_train_records": stats.count, "source_train_with_landmarks": stats.with_landmarks,
         "target_train_records": tgt_stats.count, "target_train_with_landmarks": tgt_stats.with_landmarks,
@@ -172,7 +175,7 @@ def train(
         net.feature_extractor.init_from_landmark_branch(net.landmark_branch)
 
     # Stage 2: everything, three optimizers, the paper's lr schedule.
-    trainer = WildTrainer(net, cfg, au_weights)
+    trainer = WildTrainer(net, cfg, au_weights, pos_weight)
     trainer.compile(*_optimizers(cfg, spe), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
     trainer.build()
     trainer.build_optimizers()
@@ -238,7 +241,7 @@ def evaluate(
     Top-level ``per_au``/``mean_f1``/``mean_accuracy`` are the target domain's (the paper's headline)."""
     import json as _json
 
-    from keras_au.metrics import au_scores
+    from keras_au.metrics import au_scores, detection_report
     from keras_au.models.wild.evaluation import (
         bar_plot, format_table, landmark_report, make_predict_step, predict_records,
     )
@@ -254,9 +257,10 @@ def evaluate(
         "source": au_scores(src.labels, src.probs_source_path, aus=cfg.aus),
     }
     src_export = au_scores(src.labels, src.probs_target_path, aus=cfg.aus)
+    reports = {"target": detection_report(tgt.labels, tgt.probs_target_path, cfg.aus),
+               "source": detection_report(src.labels, src.probs_source_path, cfg.aus)}
     result = {
-        **scores["target"].as_dict(),
-        "target": scores["target"].as_dict(), "source": scores["source"].as_dict(),
+        **reports["target"], **reports,
         "source_with_target_path": src_export.as_dict(),
         "landmark_error": {"source": landmark_report(src), "target": landmark_report(tgt)},
         "records": {"target": int(len(tgt.labels)), "source": int(len(src.labels))},
@@ -268,6 +272,9 @@ def evaluate(
     lm = result["landmark_error"]["source"]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     print(table)
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    print("all-positive baseline F1 / macro AUC: " + ", ".join(
+        f"{d} {pct(r['baseline']['mean_f1'])} / {pct(r['mean_auc'])}" for d, r in reports.items()))
     print(f"landmark NME (source, {lm['faces']} faces): branch {fmt(lm['landmark_branch_nme'])}, "
           f"E_l {fmt(lm['e_l_nme'])}")
     if result["target_labelled"] == 0:

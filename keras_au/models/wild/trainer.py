@@ -7,7 +7,7 @@ against the updated discriminators. Three Adam optimizers as in ADLD's public co
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
@@ -34,12 +34,15 @@ class WildTrainer(keras.Model):
     faces without landmarks (``lm_skipped_source``/``lm_skipped_target``), which are masked out.
     """
 
-    def __init__(self, network, config: WildConfig, au_weights: Sequence[float], **kwargs):
+    def __init__(self, network, config: WildConfig, au_weights: Sequence[float],
+                 pos_weight: Optional[Sequence[float]] = None, **kwargs):
         super().__init__(**kwargs)
         self.network, self.config = network, config
         self.au_weights = [float(w) for w in au_weights]
-        if len(self.au_weights) != len(config.aus):
-            raise ValueError(f"{len(self.au_weights)} AU weights for {len(config.aus)} AUs")
+        self.pos_weight = None if pos_weight is None else [float(w) for w in pos_weight]
+        for name, w in (("AU weights", self.au_weights), ("positive weights", self.pos_weight)):
+            if w is not None and len(w) != len(config.aus):
+                raise ValueError(f"{len(w)} {name} for {len(config.aus)} AUs")
         means = ["loss", "d_loss", "l_au", "l_l", "l_adl", "l_adf", "d_l", "d_d"]
         if config.use_landmark_branch:
             means.append("l_fl")
@@ -117,8 +120,8 @@ class WildTrainer(keras.Model):
         terms["l_adl"] = 0.5 * (landmark_adversarial_loss(maps["s"]) + landmark_adversarial_loss(maps["t"]))
         terms["l_adf"] = 0.5 * (lsgan_loss(net.source_discriminator(o["F_tlsb"]), True)
                                 + lsgan_loss(net.target_discriminator(o["F_sltb"]), True))
-        terms["l_au"] = 0.5 * (weighted_bce(t["y_s"], o["au_s"], self.au_weights)
-                               + weighted_bce(t["y_s"], o["au_sltb"], self.au_weights))
+        terms["l_au"] = 0.5 * (weighted_bce(t["y_s"], o["au_s"], self.au_weights, self.pos_weight)
+                               + weighted_bce(t["y_s"], o["au_sltb"], self.au_weights, self.pos_weight))
         terms["l_l"] = 0.5 * (heatmap_loss(o["R_s"], t["idx_s"], t["m_s"])
                               + heatmap_loss(o["R_t"], t["idx_t"], t["m_t"])
                               + heatmap_loss(o["R2_sl"], t["idx_s"], t["m_s"])

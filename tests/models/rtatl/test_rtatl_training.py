@@ -124,6 +124,11 @@ def test_evaluate_writes_scores_json_and_plots(runs, capsys):
     saved = _json(os.path.join(out, "scores.json"))
     assert len(saved["per_au"]) == 12 and saved["records"] == 8
     assert saved["mean_f1"] == pytest.approx(res["mean_f1"])
+    # read against the trivial predictor and a threshold-free score
+    assert "AUC" in printed and "base" in printed
+    assert 0.0 <= saved["baseline"]["mean_f1"] <= 1.0 and set(saved["baseline"]["f1"]) == set(saved["per_au"])
+    aucs = [v["auc"] for v in saved["per_au"].values() if v["auc"] is not None]
+    assert all(0.0 <= a <= 1.0 for a in aucs)
     for key in ("f1_plot", "fig5", "fig6", "fig7"):
         path = res["files"][key]
         with open(path, "rb") as f:

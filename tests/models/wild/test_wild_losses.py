@@ -42,6 +42,11 @@ def test_weighted_bce_masks_unknowns_and_is_zero_when_nothing_is_known():
     assert float(losses.weighted_bce(labels, logits, weights)) == pytest.approx(expected, rel=1e-5)
     empty = float(losses.weighted_bce(-np.ones((2, 2)), logits, weights))
     assert empty == 0.0
+    # optional positive weights (demo preset) scale only the positive terms
+    pos = np.array([3.0, 4.0], np.float32)
+    balanced = (3.0 * 2.0 * bce(2.0, 1) + 2.0 * bce(0.5, 0) + 4.0 * 0.5 * bce(3.0, 1)) / 3
+    assert float(losses.weighted_bce(labels, logits, weights, pos)) == pytest.approx(balanced, rel=1e-5)
+    assert float(losses.weighted_bce(labels, logits, weights, np.ones(2))) == pytest.approx(expected, rel=1e-5)
 
 
 def _face49(scale: float, offset=(0.0, 0.0)) -> np.ndarray:

@@ -182,6 +182,8 @@ def test_evaluate_reports_both_domains_and_landmark_error(wild_run, tmp_path, ca
     for dom in ("target", "source"):
         assert 0.0 <= res[dom]["mean_f1"] <= 1.0 and 0.0 <= res[dom]["mean_accuracy"] <= 1.0
         assert all(v["support"] > 0 for v in res[dom]["per_au"].values())  # fold-0 is labeled in both domains
+        assert 0.0 <= res[dom]["baseline"]["mean_f1"] <= 1.0 and "auc" in res[dom]["per_au"]["AU01"]
+    assert "all-positive baseline F1" in printed
     lm = res["landmark_error"]["source"]
     assert lm["faces"] == 6 and lm["skipped_no_landmarks"] == 2  # held-out fold: 8 faces, 2 without landmarks
     assert 0.0 < lm["landmark_branch_nme"] < 1.0 and 0.0 < lm["e_l_nme"] < 1.0
