@@ -14,7 +14,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.identities is not None and args.identities < 1:
         raise CommandError("--identities must be >= 1")
-    settings = SampleSettings(seed=args.seed, identities=args.identities, local_only=args.local_only)
+    sizes = {"bp4d_tasks": (args.bp4d_tasks, 1), "bp4d_frames": (args.bp4d_frames, 8),
+             "disfa_frames": (args.disfa_frames, 8)}
+    for name, (value, low) in sizes.items():
+        if value is not None and value < low:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= {low}")
+    settings = SampleSettings(seed=args.seed, identities=args.identities, local_only=args.local_only,
+                              **{k: v for k, (v, _) in sizes.items() if v is not None})
     try:
         paths = ensure_sample(
             out=args.out,
@@ -64,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", help="cache folder (default: $KERAS_AU_CACHE or ~/.cache/keras-au)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the AU schedules and head motion (default 0)")
     p.add_argument("--identities", type=int, help="use at most N identities (default: every usable one)")
+    p.add_argument("--bp4d-tasks", type=int,
+                   help="BP4D sequences per subject (default 2; 8 for held-out-identity F1 studies, see docs/sample.md)")
+    p.add_argument("--bp4d-frames", type=int, help="frames per BP4D sequence (default 32)")
+    p.add_argument("--disfa-frames", type=int, help="frames per DISFA video (default 64)")
     p.add_argument("--preview", action="store_true", help="write preview.png (rows = AUs, neutral | apex)")
     p.add_argument("--force", action="store_true", help="rebuild even if an identical sample exists")
     p.add_argument("--offline", action="store_true", help="no download: use cached archives and local faces")

@@ -193,6 +193,14 @@ def test_cli_local_only(tmp_path, capsys):
     assert info["counts"]["subjects"] == 2 and info["bp4d"] == str(out / "BP4D")
     assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(tmp_path)]) == 2
     assert "not a keras-au sample" in capsys.readouterr().err
+    # bigger clips for held-out-identity studies: 3 sequences of 8 frames per subject
+    more = tmp_path / "more"
+    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(more), "--bp4d-tasks", "3",
+                 "--bp4d-frames", "8", "--disfa-frames", "8", "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert counts["bp4d_sequences"] == 6 and counts["bp4d_frames"] == 48 and counts["disfa_frames"] == 16
+    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(more), "--bp4d-tasks", "0"]) == 2
+    assert "--bp4d-tasks must be >= 1" in capsys.readouterr().err
 
 
 def test_still_whose_frame_is_not_redetected_is_skipped(detector, astronaut):
