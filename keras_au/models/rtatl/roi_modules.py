@@ -52,8 +52,9 @@ class RoIModules(keras.layers.Layer):
         b = ops.shape(crops)[0]
         k, c = crops.shape[2], crops.shape[-1]
         if self._grouped():
-            x = ops.reshape(crops, (b, a, 2, k, k, c))
-            x = ops.transpose(x, (0, 2, 3, 4, 1, 5))  # (B, 2, k, k, A, C): AU a -> channel group a
+            # 5-D at most (TFLite's transpose/slice limits, should an export be traced on a GPU machine)
+            x = ops.reshape(crops, (b, a, 2, k * k, c))
+            x = ops.transpose(x, (0, 2, 3, 1, 4))  # (B, 2, k*k, A, C): AU a -> channel group a
             x = ops.reshape(x, (b * 2, k, k, a * c))
             h = ops.relu(self.bn1(self.conv1(x), training=training))
             h = ops.relu(self.bn2(self.conv2(h), training=training))
