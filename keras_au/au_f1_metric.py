@@ -49,7 +49,8 @@ class AUF1Score(keras.metrics.Metric):
         tp, fp, fn = self.tp, self.fp, self.fn
         den = 2 * tp + fp + fn
         f1 = ops.where(den > 0, 2 * tp / ops.maximum(den, 1e-12), ops.zeros_like(den))
-        return ops.mean(f1)
+        scored = ops.cast(tp + fp + fn + self.tn > 0, f1.dtype)  # AUs with a known label (see AUScores)
+        return ops.sum(f1 * scored) / ops.maximum(ops.sum(scored), 1.0)
 
     def scores(self) -> AUScores:
         return scores_from_counts(*(ops.convert_to_numpy(v) for v in (self.tp, self.fp, self.fn, self.tn)), self.aus)

@@ -3,7 +3,8 @@
 Unknown labels are any negative value (records use -1), 9 (BP4D) and 999 (EmotioNet).
 The NumPy function and the streaming Keras metric count the same confusion matrix, so
 they agree exactly. An AU with no positives and no positive predictions has F1 = 0
-(scikit-learn's ``zero_division=0``), which is what the papers' tables assume.
+(scikit-learn's ``zero_division=0``), which is what the papers' tables assume; an AU with no known
+label at all is left out of the means.
 """
 
 from __future__ import annotations
@@ -35,12 +36,18 @@ class AUScores:
     support: np.ndarray  # known labels per AU
 
     @property
+    def scored(self) -> np.ndarray:
+        """AUs with at least one known label: the means run over these (an AU the test set does not
+        label at all, e.g. DISFA's missing AU17, is not a 0 F1)."""
+        return np.asarray(self.support) > 0
+
+    @property
     def mean_f1(self) -> float:
-        return float(np.mean(self.f1)) if len(self.f1) else 0.0
+        return float(np.mean(self.f1[self.scored])) if self.scored.any() else 0.0
 
     @property
     def mean_accuracy(self) -> float:
-        return float(np.mean(self.accuracy)) if len(self.accuracy) else 0.0
+        return float(np.mean(self.accuracy[self.scored])) if self.scored.any() else 0.0
 
     def as_dict(self) -> dict:
         per_au = {

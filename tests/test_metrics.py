@@ -53,6 +53,10 @@ def test_streaming_keras_metric_agrees_with_numpy():
     np.testing.assert_array_equal(got.support, ref.support)
     m.reset_state()
     assert float(m.result()) == 0.0
+    y[:, 4] = -1  # an AU this data never labels stays out of both means
+    m.update_state(y, p)
+    assert float(m.result()) == pytest.approx(au_scores(y, p).mean_f1, abs=1e-6)
+    m.reset_state()
     assert AUF1Score.from_config(m.get_config()).aus == (1, 2, 4, 6, 12)
 
 
@@ -76,3 +80,12 @@ def test_baseline_and_report():
     assert rep["mean_f1"] == pytest.approx(1.0) and rep["mean_auc"] == pytest.approx(1.0)
     assert rep["baseline"]["mean_f1"] == pytest.approx(base.mean_f1)
     assert rep["per_au"]["AU02"]["auc"] == pytest.approx(1.0)
+
+
+def test_means_skip_aus_without_any_known_label():
+    labels = np.array([[1, -1], [0, -1], [1, 9]])
+    probs = np.array([[0.9, 0.9], [0.1, 0.9], [0.2, 0.1]])
+    s = au_scores(labels, probs)
+    assert s.support.tolist() == [3, 0] and s.scored.tolist() == [True, False]
+    assert s.mean_f1 == pytest.approx(s.f1[0]) and s.mean_accuracy == pytest.approx(s.accuracy[0])
+    assert au_scores(-np.ones((2, 2)), np.ones((2, 2))).mean_f1 == 0.0
