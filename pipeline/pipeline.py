@@ -46,9 +46,32 @@ def input_fingerprint(path: Optional[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def trainer_custom_config(cfg: PipelineConfig, fold: int) -> dict:
+CODE_PACKAGES = ("keras_au", "pipeline", "serving")
+
+
+def code_fingerprint() -> str:
+    """Hash of the Python sources of keras-au's packages.
+
+    TFX's cache key covers a component's inputs and parameters, not the library code it imports; passed
+    as a parameter to Preprocess and the Trainers, it makes an upgraded or edited keras-au re-run them
+    (and everything downstream) instead of serving results of the old code."""
+    import importlib
+
+    h = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        root = os.path.dirname(os.path.abspath(importlib.import_module(package).__file__))
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    h.update(f"{package}/{os.path.relpath(path, root)}\0".encode() + f.read())
+    return h.hexdigest()[:16]
+
+
+def trainer_custom_config(cfg: PipelineConfig, fold: int, code: str = "") -> dict:
     config = {"model": cfg.model, "preset": cfg.preset, "fold": int(fold), "seed": cfg.seed,
-              "overrides": dict(cfg.overrides)}
+              "overrides": dict(cfg.overrides), "code_fingerprint": code}
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(cfg, key) is not None:
             config[key] = int(getattr(cfg, key))
@@ -71,11 +94,13 @@ def create_pipeline(
 
     if trainer_code not in ("module_file", "run_fn"):
         raise ValueError(f"trainer_code must be module_file or run_fn, got {trainer_code!r}")
+    code_version = code_fingerprint()
     preprocess = Preprocess(
         dataset=cfg.dataset, input_dir=cfg.data_dir, folds=cfg.folds, unlabeled_dir=cfg.unlabeled_dir,
         flow=cfg.flow, options=cfg.preprocess_options, unlabeled_options=cfg.unlabeled_options,
         input_fingerprint=input_fingerprint(cfg.data_dir)
         + input_fingerprint(cfg.unlabeled_dir),
+        code_fingerprint=code_version,
     )
     examples = preprocess.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(
@@ -94,7 +119,7 @@ def create_pipeline(
             examples=examples,
             train_args=tfx.proto.TrainArgs(splits=[split_name(j) for j in cfg.folds if j != k]),
             eval_args=tfx.proto.EvalArgs(splits=[split_name(k)]),
-            custom_config=trainer_custom_config(cfg, k),
+            custom_config=trainer_custom_config(cfg, k, code_version),
             **code,
         ).with_id(f"Trainer_fold{k}")
         evaluator = AUEvaluator(

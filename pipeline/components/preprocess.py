@@ -47,6 +47,8 @@ class PreprocessSpec(ComponentSpec):
         "unlabeled_options": ExecutionParameter(type=str, optional=True),  # JSON, for the unlabeled media
         # Changes when the raw files change, so the cache never serves stale examples.
         "input_fingerprint": ExecutionParameter(type=str, optional=True),
+        # Changes with the keras-au code (readers, alignment, flow), for the same reason.
+        "code_fingerprint": ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -171,6 +173,7 @@ class Preprocess(base_beam_component.BaseBeamComponent):
         options: Optional[dict] = None,
         unlabeled_options: Optional[dict] = None,
         input_fingerprint: str = "",
+        code_fingerprint: str = "",
     ):
         spec = PreprocessSpec(
             dataset=dataset,
@@ -181,6 +184,7 @@ class Preprocess(base_beam_component.BaseBeamComponent):
             options=json.dumps(options or {}, sort_keys=True),
             unlabeled_options=json.dumps(unlabeled_options or {}, sort_keys=True),
             input_fingerprint=input_fingerprint,
+            code_fingerprint=code_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

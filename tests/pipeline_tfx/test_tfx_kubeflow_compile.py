@@ -69,3 +69,23 @@ def test_bad_pipeline_names_are_refused(tmp_path, capsys, name):
     assert rc == 2
     assert "must match [a-z0-9][a-z0-9-]{0,127}" in capsys.readouterr().err
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_library_code_changes_reach_the_cache_key(monkeypatch):
+    """Preprocess and every Trainer carry a fingerprint of keras-au's sources as a parameter, so TFX's
+    cache (keyed on inputs and parameters) re-runs them after the library changes."""
+    import pipeline.pipeline as pp
+
+    cfg = PipelineConfig(data_dir="gs://bucket/BP4D", pipeline_root="gs://bucket/keras-au")
+
+    def params(fingerprint: str) -> dict:
+        monkeypatch.setattr(pp, "code_fingerprint", lambda: fingerprint)
+        comps = {c.id: c for c in create_pipeline(cfg, trainer_code="run_fn").components}
+        return {"Preprocess": comps["Preprocess"].exec_properties["code_fingerprint"],
+                **{f"Trainer_fold{k}": json.loads(comps[f"Trainer_fold{k}"].exec_properties["custom_config"])
+                   ["code_fingerprint"] for k in range(3)}}
+
+    assert set(params("aaaa").values()) == {"aaaa"} and set(params("bbbb").values()) == {"bbbb"}
+    monkeypatch.undo()
+    real = pp.code_fingerprint()
+    assert len(real) == 16 and real == pp.code_fingerprint()  # deterministic for the same tree
