@@ -6,14 +6,18 @@
 trains on the two training folds and exports the inference-only model into
 ``fn_args.serving_model_dir`` (``model.keras`` + ``export.json``), which the AUEvaluator scores and
 the Pusher turns into a TF Serving SavedModel. The training run itself (checkpoints, logs,
-``run.json``) lives in ``fn_args.model_run_dir``.
+``run.json``) lives in ``<component dir>/resume/<key>`` (see ``resume_dir``), outside the execution's
+``model_run_dir``, so a Trainer killed mid-training and launched again continues from its last epoch.
 
 TFX installs this file as a top-level module from a wheel, so it only uses absolute imports.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 from typing import Any
 
 TRAIN_KEYS = ("epochs", "steps_per_epoch", "batch_size", "seed")
@@ -53,6 +57,18 @@ def unlabeled_dir(fn_args: Any) -> str | None:
     return path if os.path.isdir(path) and os.listdir(path) else None
 
 
+def resume_dir(fn_args: Any, custom_config: dict) -> str:
+    """``<pipeline_root>/<Trainer id>/resume/<key>``: the key hashes the config and the input splits, so
+    only a relaunch of the same training (same data, same settings) finds and continues its checkpoint.
+
+    TFX gives every execution a fresh ``<Trainer id>/model_run/<execution id>``; a run kept there would
+    start from scratch after a kill."""
+    key = json.dumps({"config": custom_config, "train": sorted(fn_args.train_files),
+                      "eval": sorted(fn_args.eval_files)}, sort_keys=True)
+    component_dir = os.path.dirname(os.path.dirname(os.path.abspath(fn_args.model_run_dir)))
+    return os.path.join(component_dir, "resume", hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
 def run_fn(fn_args: Any) -> None:
     """Trains ``custom_config['model']`` on fold ``custom_config['fold']`` and exports it."""
     import keras
@@ -64,13 +80,21 @@ def run_fn(fn_args: Any) -> None:
     model, fold = cfg["model"], int(cfg["fold"])
     task = registry.task_module(model)
     data = stage_folds(fn_args, fold, os.path.join(fn_args.model_run_dir, "data"))
-    run_dir = os.path.join(fn_args.model_run_dir, "run")
+    keep = resume_dir(fn_args, cfg)
+    run_dir = os.path.join(keep, "run")
     options = {k: cfg[k] for k in TRAIN_KEYS if cfg.get(k) is not None}
     unlabeled = unlabeled_dir(fn_args)
     if unlabeled:
         options["unlabeled"] = unlabeled
-    logging.info(f"[keras-au] Trainer: {model} fold {fold}, preset {cfg.get('preset', 'paper')}, {options}")
+    resumable = os.path.isdir(run_dir)
+    logging.info(f"[keras-au] Trainer: {model} fold {fold}, preset {cfg.get('preset', 'paper')}, {options}"
+                 + (f"; resuming the interrupted run in {keep}" if resumable else ""))
     task.train(model=model, out=run_dir, data=data, fold=fold, preset=cfg.get("preset", "paper"),
                overrides=dict(cfg.get("overrides") or {}), **options)
-    task.export(run_dir=run_dir, out=fn_args.serving_model_dir)
+    # The finished run moves into this execution's folder; only unfinished runs stay resumable.
+    final = os.path.join(fn_args.model_run_dir, "run")
+    shutil.rmtree(final, ignore_errors=True)
+    shutil.move(run_dir, final)
+    shutil.rmtree(keep, ignore_errors=True)
+    task.export(run_dir=final, out=fn_args.serving_model_dir)
     keras.backend.clear_session()  # the next fold's Trainer runs in the same process (LocalDagRunner)
