@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 
 from keras_au.cli import CommandError
 from keras_au.cli._options import options
@@ -13,7 +15,9 @@ from keras_au.models import registry
 def run(args: argparse.Namespace) -> int:
     try:
         task = registry.task_for_run(args.run_dir)
-        result = task.evaluate(**options(args))
+        # With --json, stdout carries only the JSON (the table goes to stderr), so it can be piped.
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            result = task.evaluate(**options(args))
     except (FileNotFoundError, KeyError, ValueError) as e:
         raise CommandError(str(e)) from e
     if args.json:

@@ -135,6 +135,17 @@ def test_evaluate_writes_scores_json_and_plots(runs, capsys):
             assert os.path.getsize(path) > 1000 and f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_cli_json_is_pipeable(runs, capsys):
+    from keras_au.cli import main
+
+    out = os.path.join(runs["a"], "eval_cli")
+    assert main(["evaluate", runs["a"], "--out", out, "--json"]) == 0
+    captured = capsys.readouterr()
+    scores = json.loads(captured.out)  # stdout is the JSON alone
+    assert scores["records"] == 8 and "baseline" in scores
+    assert "AU01" in captured.err  # the table still shows, on stderr
+
+
 def test_overfit_drives_supervised_loss_down(tiny_records):
     cfg = make_config("rtatl", "ci", seed=1)
     keras.utils.set_random_seed(1)
