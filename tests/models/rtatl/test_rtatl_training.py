@@ -61,13 +61,14 @@ def test_resume_after_kill_equals_uninterrupted(runs):
     assert keys == [k for k in b if not k.startswith("__")]
     changed = 0
     for k in keys:
-        # equal up to the round-off of multi-threaded CPU kernels (oneDNN sums in varying order): measured
-        # <= 1e-6 relative; the tolerance is scaled per array so Adam's tiny second moments are checked too.
-        # Weights whose gradient cancels exactly (e.g. a conv bias before BatchNorm) hold pure round-off
-        # (~1e-9); an absolute floor far below one Adam step (lr 3e-4) keeps them from failing at random.
+        # Equal up to the round-off of multi-threaded CPU kernels (oneDNN sums in varying order), which Adam
+        # amplifies where a gradient element is near zero (m / sqrt(v) of round-off): measured up to 2e-6 on
+        # a BatchNorm beta after 4 steps. Tolerances stay far below what a resume bug leaves (lost slots,
+        # replayed or skipped batches: differences of whole Adam steps, lr = 3e-4, in most arrays): weights
+        # within a tenth of one step, optimizer slots within 0.1 % of each array's largest value.
         scale = float(np.max(np.abs(a[k]))) if a[k].size else 0.0
-        floor = 1e-6 if k.startswith("model/") else 0.0
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=max(1e-4 * scale, floor), err_msg=k)
+        atol = max(1e-4 * scale, 3e-5) if k.startswith("model/") else 1e-3 * scale
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=atol, err_msg=k)
         changed += not np.allclose(a[k], e1[k], rtol=1e-3, atol=1e-3 * scale)
     assert changed > len(keys) // 2  # epoch 2 really trained (weights, slots, step counter), beyond the tolerance
     info = _json(os.path.join(runs["a"], "run.json"))
