@@ -39,10 +39,14 @@ def masked_bce(labels, logits, mask=None, pos_weight=None):
     if mask is not None:
         known = known * ops.cast(mask, "float32")
     targets = ops.where(known > 0, ops.cast(labels, "float32"), 0.0)
-    loss = bce_with_logits(targets, logits)
-    if pos_weight is not None:
-        loss = loss * (1.0 + (ops.cast(pos_weight, "float32") - 1.0) * targets)
-    return weighted_mean(loss, known)
+    return weighted_mean(weight_positives(bce_with_logits(targets, logits), targets, pos_weight), known)
+
+
+def weight_positives(loss, targets, pos_weight=None):
+    """``loss`` (B, A) with each AU's positive terms scaled by ``pos_weight`` (A,); unchanged when None."""
+    if pos_weight is None:
+        return loss
+    return loss * (1.0 + (ops.cast(pos_weight, "float32") - 1.0) * ops.cast(targets, "float32"))
 
 
 def balanced_pos_weight(labels, max_weight: float = 10.0) -> np.ndarray:

@@ -119,15 +119,9 @@ def au_auc(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks with ties sharing their average rank."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    ranks = np.empty(len(x), np.float64)
-    start = 0
-    for end in range(1, len(x) + 1):
-        if end == len(x) or xs[end] != xs[start]:
-            ranks[order[start:end]] = 0.5 * (start + end + 1)
-            start = end
-    return ranks
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + ends + 1) / 2.0)[inverse]
 
 
 def all_positive_baseline(labels: np.ndarray, aus: Optional[Sequence[int]] = None) -> AUScores:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from keras_au.losses import bce_with_logits, weight_positives
 from keras_au.metrics import known_mask
 from keras_au.models.wild.landmarks49 import inter_ocular
 
@@ -38,9 +39,7 @@ def weighted_bce(labels, logits, weights, pos_weight=None):
     x = ops.cast(logits, "float32")
     known = ops.cast(y >= 0, "float32")
     target = ops.clip(y, 0.0, 1.0)
-    bce = ops.maximum(x, 0.0) - x * target + ops.log1p(ops.exp(-ops.abs(x)))  # stable BCE-with-logits
-    if pos_weight is not None:
-        bce = bce * (1.0 + (ops.cast(pos_weight, "float32")[None, :] - 1.0) * target)
+    bce = weight_positives(bce_with_logits(target, x), target, pos_weight)
     return masked_mean(bce * ops.cast(weights, "float32")[None, :], known)
 
 
