@@ -2,7 +2,7 @@
 
 The runners build a :class:`PipelineConfig` from their flags; ``create_pipeline`` reads nothing else.
 Defaults describe a real run (paper-size model, 3-fold protocol); the demo and CI change the preset,
-epochs and the blessing bar explicitly.
+epochs and the absolute F1 bar explicitly.
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ class PipelineConfig:
     # ... for the unlabeled media; long real videos want e.g. {"frame_step": 5, "max_frames_per_sequence": 48}
     unlabeled_options: dict = field(default_factory=dict)
     eval_batch_size: int = 32
-    min_mean_f1: float = 0.5  # blessing bar on the fold-mean macro F1 (0..1)
+    min_mean_f1: float = 0.5  # absolute blessing bar on the fold-mean macro F1 (0..1)
+    min_f1_gain: float = 0.02  # fold-mean macro F1 must beat the all-positive F1 by this much
+    min_auc: float = 0.60  # every fold's macro ROC AUC must reach this
+    max_f1_drop: float = 0.01  # allowed macro F1 drop against the served model
     serving_dir: Optional[str] = None  # default: <pipeline_root>/serving_model
     beam_pipeline_args: list[str] = field(default_factory=list)
     stats_features: tuple[str, ...] = STATS_FEATURES
@@ -75,8 +78,17 @@ class PipelineConfig:
             raise ValueError(f"folds must be at least two distinct non-negative fold numbers, got {self.folds}")
         if not 0.0 <= self.min_mean_f1 <= 1.0:
             raise ValueError(f"min_mean_f1 is a fraction in [0, 1], got {self.min_mean_f1}")
+        self.gate  # checks the other bars
         if self.preset not in ("paper", "demo", "ci"):
             raise ValueError(f"preset must be paper, demo or ci, got {self.preset!r}")
+
+    @property
+    def gate(self):
+        """The blessing bars as a ``pipeline.gate.GateConfig``."""
+        from pipeline.gate import GateConfig
+
+        return GateConfig(min_f1=self.min_mean_f1, min_f1_gain=self.min_f1_gain, min_auc=self.min_auc,
+                          max_f1_drop=self.max_f1_drop)
 
     @property
     def serving_root(self) -> str:

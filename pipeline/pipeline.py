@@ -4,8 +4,9 @@
       -> StatisticsGen (scalar features) -> SchemaGen -> ExampleValidator
       -> Trainer_fold<k> (GenericExecutor, run_fn; trains on the other folds)   for each fold k
       -> AUEvaluator_fold<k> (per-AU F1 on fold k)                                for each fold k
-      -> FoldReport (fold-mean table, blessing against min_mean_f1)
-      -> KerasAuPusher (best fold's model -> <serving_dir>/keras_au/<version>/)
+      ServedModelEvaluator (the newest loadable version in serving_dir, on every fold)
+      -> FoldReport (fold-mean table, served model beside it, blessing by pipeline.gate)
+      -> KerasAuPusher (best fold's model -> <serving_dir>/keras_au/<version>/, if blessed)
 
 The runners (``local_runner``, ``kubeflow_runner``) only differ in how the Trainer finds its code:
 locally TFX packages ``pipeline/trainer/`` as a wheel (``module_file``), on Kubeflow the code is
@@ -91,6 +92,8 @@ def create_pipeline(
     from pipeline.components.fold_report import FoldReport
     from pipeline.components.preprocess import Preprocess
     from pipeline.components.pusher import KerasAuPusher
+    from pipeline.components.served_evaluator import ServedModelEvaluator
+    from serving.savedmodel import MODEL_NAME
 
     if trainer_code not in ("module_file", "run_fn"):
         raise ValueError(f"trainer_code must be module_file or run_fn, got {trainer_code!r}")
@@ -127,9 +130,16 @@ def create_pipeline(
         ).with_id(f"AUEvaluator_fold{k}")
         models[k], evaluations[k] = trainer.outputs["model"], evaluator.outputs["evaluation"]
         components += [trainer, evaluator]
-    report = FoldReport(evaluations=evaluations, min_mean_f1=cfg.min_mean_f1)
-    pusher = KerasAuPusher(models=models, model_blessing=report.outputs["blessing"], serving_dir=cfg.serving_root)
-    components += [report, pusher]
+    served = ServedModelEvaluator(
+        examples=examples, serving_dir=cfg.serving_root, folds=cfg.folds, batch_size=cfg.eval_batch_size,
+        # The serving dir is no input artifact: its fingerprint keeps the cache from reusing a stale baseline.
+        serving_fingerprint=input_fingerprint(os.path.join(cfg.serving_root, MODEL_NAME)),
+    )
+    report = FoldReport(evaluations=evaluations, gate=cfg.gate, served_evaluation=served.outputs["evaluation"],
+                        dataset=cfg.dataset)
+    pusher = KerasAuPusher(models=models, model_blessing=report.outputs["blessing"], serving_dir=cfg.serving_root,
+                           dataset=cfg.dataset)
+    components += [served, report, pusher]
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,

@@ -133,9 +133,12 @@ def _write_warmup(path: str, info: ExportInfo, model_name: str) -> None:
 
 def export_serving(
     export_dir: str, serving_dir: str, model_name: str = MODEL_NAME, version: Optional[int] = None,
-    warmup: bool = True,
+    warmup: bool = True, extra_json: Optional[dict[str, dict]] = None,
 ) -> str:
-    """``keras-au export`` directory -> ``<serving_dir>/<model_name>/<version>/``; returns the version dir."""
+    """``keras-au export`` directory -> ``<serving_dir>/<model_name>/<version>/``; returns the version dir.
+
+    ``extra_json``: file name -> dict written to ``assets.extra/`` before the version appears (e.g. the
+    Pusher's provenance record)."""
     model, info = load_keras_export(export_dir)
     base = os.path.join(serving_dir, model_name)
     os.makedirs(base, exist_ok=True)
@@ -148,6 +151,9 @@ def export_serving(
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)  # not an integer name: TF Serving ignores it
     try:
         write_saved_model(model, info, tmp, model_name, warmup)
+        for name, content in (extra_json or {}).items():
+            with open(os.path.join(tmp, EXTRA_DIR, name), "w") as f:
+                json.dump(content, f, indent=2)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -36,6 +36,9 @@ def config_from_args(args: argparse.Namespace):
             flow=args.flow,
             preprocess_options={"workers": args.workers} if args.workers else {},
             min_mean_f1=args.min_f1,
+            min_f1_gain=args.min_f1_gain,
+            min_auc=args.min_auc,
+            max_f1_drop=args.max_f1_drop,
             serving_dir=args.serving_dir,
             beam_pipeline_args=list(getattr(args, "extra", []) or []),
             enable_cache=args.cache,
@@ -60,7 +63,12 @@ def print_run(summary: dict) -> None:
     push_uri = summary["outputs"].get("KerasAuPusher", {}).get("pushed_model")
     if push_uri:
         push = read_push(push_uri)
-        print(f"pushed fold {push['fold']} model -> {push['destination']}" if push["pushed"] else push["reason"])
+        if push["pushed"]:
+            print(f"pushed fold {push['fold']} model -> {push['destination']}")
+        else:  # not blessed is a result, not a failure: the run still exits 0
+            print(f"nothing pushed: {push['reason']}")
+            if push.get("served_destination"):
+                print(f"still served: {push['served_destination']}")
     if summary.get("log"):
         print(f"full log: {summary['log']}")
 
@@ -115,10 +123,23 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
                    help="TV-L1 flow targets for the OFE task (default on)")
     p.add_argument("--workers", type=int, help="preprocessing DirectRunner workers (default: Beam args or 1)")
     p.add_argument("--min-f1", type=float, default=0.5,
-                   help="blessing bar on the fold-mean macro F1, 0..1 (default 0.5)")
+                   help="absolute blessing bar on the fold-mean macro F1, 0..1 (default 0.5)")
+    add_gate_flags(p)
     p.add_argument("--serving-dir", help="Pusher destination (default <root>/serving_model); gets keras_au/<version>/")
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse finished components from earlier runs (default on)")
+
+
+def add_gate_flags(p: argparse.ArgumentParser) -> None:
+    """The relative blessing bars (``pipeline.gate``); ``keras-au demo`` uses the same flags and defaults."""
+    from pipeline.gate import GateConfig as G  # pure Python: no TFX import
+
+    p.add_argument("--min-f1-gain", type=float, default=G.min_f1_gain, help="fold-mean macro F1 must beat the "
+                   f"all-positive predictor's by this much (default {G.min_f1_gain})")
+    p.add_argument("--min-auc", type=float, default=G.min_auc,
+                   help=f"every fold's macro ROC AUC must reach this (default {G.min_auc})")
+    p.add_argument("--max-f1-drop", type=float, default=G.max_f1_drop,
+                   help=f"largest macro F1 drop allowed against the served model (default {G.max_f1_drop})")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

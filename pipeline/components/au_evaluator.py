@@ -10,6 +10,9 @@ component scores the exported model itself with the library's own input pipeline
 centre crop) and ``keras_au.metrics.au_scores`` (unknown labels ignored), the same numbers
 ``keras-au evaluate`` reports.
 
+``evaluate_backend`` is also what ``ServedModelEvaluator`` scores the served SavedModel with, so the
+candidate and the served model are compared by one evaluator on the same folds.
+
 Output: a ``ModelEvaluation`` artifact holding ``scores.json`` (``AUScores.as_dict()`` plus fold and
 example count) with ``mean_f1`` and ``fold`` as custom properties.
 """
@@ -35,30 +38,39 @@ SCORES_FILE = "scores.json"
 
 
 def evaluate_export(export_dir: str, files: Sequence[str] | str, batch_size: int = 32, threshold: float = 0.5) -> dict:
-    """Scores a ``keras-au export`` directory on TFRecords; returns ``metrics.detection_report`` (F1, accuracy,
-    AUC, the all-positive baseline) + ``examples``."""
-    import tensorflow as tf
+    """Scores a ``keras-au export`` directory on TFRecords (see :func:`evaluate_backend`)."""
+    from serving.backends import KerasBackend
 
+    return evaluate_backend(KerasBackend(export_dir), files, batch_size, threshold)
+
+
+def evaluate_backend(model, files: Sequence[str] | str, batch_size: int = 32, threshold: float = 0.5) -> dict:
+    """Scores any ``serving.backends`` model (Keras export or served SavedModel: aligned 200x200 faces in,
+    centre crop inside) on TFRecords; returns ``metrics.detection_report`` (F1, accuracy, AUC, the
+    all-positive baseline) + ``examples`` and ``nonfinite_predictions``. No examples is not an error here:
+    ``examples = 0`` is reported and the gate refuses to bless on it."""
     from keras_au.data.input_pipeline import InputConfig, build_dataset
+    from keras_au.data.schema import IMAGE_SIZE
     from keras_au.metrics import detection_report
-    from serving.savedmodel import load_keras_export
-    from serving.signatures import model_probs
 
-    model, info = load_keras_export(export_dir)
-    cfg = InputConfig(file_pattern=files, batch_size=batch_size, crop_size=info.input_size, training=False,
+    info = model.info
+    # Whole 200x200 faces: the backend crops to the model's input exactly as the serving signatures do,
+    # so a candidate export and a served SavedModel go through the same code.
+    cfg = InputConfig(file_pattern=files, batch_size=batch_size, crop_size=IMAGE_SIZE, training=False,
                       num_aus=len(info.aus), repeat=False, drop_remainder=False)
-    mean_lm = np.asarray(info.mean_landmarks, np.float32)[None]
-    labels, probs = [], []
+    mean_lm = info.mean_landmarks_200[None]
+    labels, probs = [np.zeros((0, len(info.aus)), np.int64)], [np.zeros((0, len(info.aus)), np.float32)]
     for batch in build_dataset(cfg):
         # Faces without landmarks get the mean shape, as the serving signatures do.
         has = batch["has_landmarks"].numpy()[:, None, None] > 0
-        landmarks = tf.constant(np.where(has, batch["landmarks"].numpy(), mean_lm), tf.float32)
-        probs.append(np.asarray(model_probs(model, batch["image"], landmarks)))
+        landmarks = np.where(has, batch["landmarks"].numpy(), mean_lm).astype(np.float32)
+        probs.append(np.asarray(model(batch["image"].numpy(), landmarks), np.float32))
         labels.append(batch["au_labels"].numpy())
-    if not labels:
-        raise ValueError(f"no examples to evaluate in {files}")
-    result = detection_report(np.concatenate(labels), np.concatenate(probs), info.aus, threshold)
-    result.update(examples=int(sum(len(b) for b in labels)), model=info.model, threshold=threshold)
+    y, p = np.concatenate(labels), np.concatenate(probs)
+    bad = ~np.isfinite(p)
+    result = detection_report(y, np.where(bad, 0.0, p), info.aus, threshold)
+    result.update(examples=int(len(y)), nonfinite_predictions=int(bad.any(axis=1).sum()), model=info.model,
+                  threshold=threshold)
     return result
 
 

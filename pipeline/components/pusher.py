@@ -5,10 +5,15 @@ holds the inference-only Keras export (``model.keras`` + ``export.json``) the ev
 Serving needs a SavedModel with named signatures that crop aligned faces and return AU names, which
 ``serving.savedmodel.export_serving`` writes (next integer version, atomic rename, warm-up request).
 The artifact records ``pushed``, ``pushed_destination`` and ``pushed_version`` like the stock Pusher.
+
+Each pushed version carries ``assets.extra/provenance.json`` (held-out fold, dataset, source model and
+its SHA-256): ``ServedModelEvaluator`` reads the fold to compare fairly, and a blessed model that the
+served version already holds (an unchanged re-run) is not pushed again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any, Mapping
@@ -22,40 +27,72 @@ from tfx.utils import path_utils
 
 from pipeline.components.progress import note
 from pipeline.components.per_fold import fold_key, spec_for_folds
+from pipeline.components.served_evaluator import PROVENANCE_FILE, read_provenance
 
 PUSH_JSON = "push.json"
 
 
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _not_pushed(blessing) -> str:
+    reason = blessing.get_string_custom_property("reason")
+    if reason:
+        return reason if reason.startswith("NOT blessed") else f"not blessed: {reason}"
+    # blessings written before the gate recorded its reasons
+    return (f"not blessed: fold-mean macro F1 {blessing.get_float_custom_property('mean_f1'):.3f} < "
+            f"{blessing.get_float_custom_property('min_mean_f1'):.3f}")
+
+
 class KerasAuPusherSpec(ComponentSpec, validate=False):
-    PARAMETERS = {"serving_dir": ExecutionParameter(type=str)}
+    PARAMETERS = {"serving_dir": ExecutionParameter(type=str), "dataset": ExecutionParameter(type=str, optional=True)}
     INPUTS = {"model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing)}  # + model_<k>
     OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict[str, Any]) -> None:
+        from serving.export_info import MODEL_FILE
         from serving.savedmodel import MODEL_NAME, export_serving
 
         blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
         fileio.makedirs(pushed.uri)
         record: dict[str, Any] = {"pushed": False, "mean_f1": blessing.get_float_custom_property("mean_f1")}
+        served = blessing.get_int_custom_property("served_version") if blessing.has_custom_property(
+            "served_version") else None
+        base = os.path.join(exec_properties["serving_dir"], MODEL_NAME)
+        if served is not None:  # what keeps being served when nothing is pushed
+            record.update(served_version=served, served_destination=os.path.join(base, str(served)))
+        fold = blessing.get_int_custom_property("best_fold")
         if not blessing.get_int_custom_property("blessed"):
-            record["reason"] = (f"not blessed: fold-mean macro F1 {record['mean_f1']:.3f} < "
-                                f"{blessing.get_float_custom_property('min_mean_f1'):.3f}")
-            pushed.set_int_custom_property("pushed", 0)
-            note(f"Pusher: {record['reason']}; nothing pushed")
+            record["reason"] = _not_pushed(blessing)
         else:
-            fold = blessing.get_int_custom_property("best_fold")
             model = artifact_utils.get_single_instance(input_dict[fold_key("model", fold)])
-            version_dir = export_serving(path_utils.serving_model_path(model.uri), exec_properties["serving_dir"])
-            version = int(os.path.basename(version_dir))
-            record.update(pushed=True, fold=fold, destination=version_dir, version=version, model_name=MODEL_NAME)
-            pushed.set_int_custom_property("pushed", 1)
-            pushed.set_string_custom_property("pushed_destination", version_dir)
-            pushed.set_int_custom_property("pushed_version", version)
-            pushed.set_int_custom_property("fold", fold)
-            note(f"Pusher: fold {fold} model -> {version_dir}")
+            source = path_utils.serving_model_path(model.uri)
+            sha = file_sha256(os.path.join(source, MODEL_FILE))
+            if served is not None and read_provenance(os.path.join(base, str(served))).get("source_sha256") == sha:
+                record["reason"] = f"version {served} already serves this model"
+            else:
+                provenance = {"fold": fold, "dataset": exec_properties.get("dataset") or "", "source_model": source,
+                              "source_sha256": sha, "mean_f1": record["mean_f1"]}
+                version_dir = export_serving(source, exec_properties["serving_dir"],
+                                             extra_json={PROVENANCE_FILE: provenance})
+                version = int(os.path.basename(version_dir))
+                record.update(pushed=True, fold=fold, destination=version_dir, version=version, model_name=MODEL_NAME)
+                pushed.set_string_custom_property("pushed_destination", version_dir)
+                pushed.set_int_custom_property("pushed_version", version)
+                pushed.set_int_custom_property("fold", fold)
+                note(f"Pusher: fold {fold} model -> {version_dir}")
+        pushed.set_int_custom_property("pushed", int(record["pushed"]))
+        if not record["pushed"]:
+            keeps = f"; version {served} stays served" if served is not None else ""
+            note(f"Pusher: nothing pushed ({record['reason']}){keeps}")
         with fileio.open(os.path.join(pushed.uri, PUSH_JSON), "w") as f:
             f.write(json.dumps(record, indent=2))
 
@@ -66,10 +103,12 @@ class KerasAuPusher(base_component.BaseComponent):
     SPEC_CLASS = KerasAuPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, models: Mapping[int, types.BaseChannel], model_blessing: types.BaseChannel, serving_dir: str):
+    def __init__(self, models: Mapping[int, types.BaseChannel], model_blessing: types.BaseChannel, serving_dir: str,
+                 dataset: str = ""):
         spec_class = spec_for_folds(KerasAuPusherSpec, models, {"model": standard_artifacts.Model})
         super().__init__(spec=spec_class(
             serving_dir=serving_dir,
+            dataset=dataset,
             model_blessing=model_blessing,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             **{fold_key("model", k): ch for k, ch in models.items()},

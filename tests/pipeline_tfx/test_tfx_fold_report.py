@@ -11,6 +11,7 @@ import pytest
 
 from keras_au.metrics import au_scores, detection_report
 from pipeline.components.fold_report import fold_mean_report, is_blessed, report_markdown
+from pipeline.gate import GateConfig
 
 AUS = (1, 2, 4)
 
@@ -28,7 +29,7 @@ def _scores(rng, n: int = 40, noise: float = 0.3) -> dict:
 def test_fold_mean_is_the_mean_of_fold_macro_f1_and_of_per_au_means():
     rng = np.random.default_rng(0)
     scores = {k: _scores(rng) for k in (0, 1, 2)}
-    rep = fold_mean_report(scores, min_mean_f1=0.0)
+    rep = fold_mean_report(scores, 0.0)
     fold_means = [scores[k]["mean_f1"] for k in (0, 1, 2)]
     assert rep["mean_f1"] == pytest.approx(np.mean(fold_means))
     assert rep["std_f1"] == pytest.approx(np.std(fold_means))
@@ -40,15 +41,41 @@ def test_fold_mean_is_the_mean_of_fold_macro_f1_and_of_per_au_means():
     assert json.loads(json.dumps(rep)) == rep  # plain JSON
 
 
-def test_blessing_threshold_above_and_below():
+def test_absolute_bar_above_and_below():
     rng = np.random.default_rng(1)
     scores = {k: _scores(rng) for k in (0, 1, 2)}
+    for s in scores.values():  # relative bars met, so only the absolute one decides
+        s.update(mean_auc=0.9, baseline={"mean_f1": 0.1})
     mean = fold_mean_report(scores, 0.0)["mean_f1"]
     assert 0.2 < mean < 0.95
     assert fold_mean_report(scores, mean - 1e-6)["blessed"] is True
     assert fold_mean_report(scores, mean)["blessed"] is True  # the bar is inclusive
-    assert fold_mean_report(scores, mean + 1e-6)["blessed"] is False
+    above = fold_mean_report(scores, mean + 1e-6)
+    assert above["blessed"] is False and above["gate"]["failed"] == ["min_f1"]
     assert is_blessed(math.nan, 0.0) is False
+
+
+def test_evaluations_without_auc_or_baseline_never_bless():
+    rng = np.random.default_rng(5)
+    rep = fold_mean_report({k: _scores(rng) for k in (0, 1, 2)}, 0.0)
+    assert rep["blessed"] is False and {"f1_gain", "min_auc"} <= set(rep["gate"]["failed"])
+
+
+def test_report_puts_the_served_model_beside_the_candidate_and_lists_every_bar():
+    rng = np.random.default_rng(6)
+    scores = {}
+    for k in (0, 1, 2):
+        labels = rng.integers(0, 2, size=(40, len(AUS)))
+        probs = np.clip(np.where(labels == 1, 0.7, 0.3) + rng.normal(0, 0.2, labels.shape), 0, 1)
+        scores[k] = dict(detection_report(labels, probs, AUS), examples=40)
+    served = {"version": 7, "path": "/srv/keras_au/7", "held_out_fold": None, "dataset": "", "aus": ["AU01"],
+              "per_fold": {str(k): {"mean_f1": 0.99, "mean_auc": 0.995} for k in (0, 1, 2)},
+              "skipped": [{"version": 8, "path": "/srv/keras_au/8", "reason": "OSError: corrupt"}]}
+    rep = fold_mean_report(scores, GateConfig(min_f1=0.0), served)
+    assert rep["blessed"] is False and rep["gate"]["failed"] == ["served"]
+    md = report_markdown(rep)
+    assert "version 8 (OSError: corrupt)" in md and "| served v7 | 99.0 | 99.0 | 99.0 | 99.5 |" in md
+    assert "| served | **FAIL** |" in md and "| min_auc | pass |" in md and "NOT blessed" in md
 
 
 def test_markdown_table_has_every_au_fold_and_the_verdict():

@@ -29,7 +29,7 @@ def test_yaml_spec_names_every_component_with_image_run_fn_and_beam_args(tmp_pat
     spec = docs[0]
     ids = _component_ids()
     assert ids == {"Preprocess", "StatisticsGen", "SchemaGen", "ExampleValidator", "FoldReport", "KerasAuPusher",
-                   *(f"Trainer_fold{k}" for k in range(3)), *(f"AUEvaluator_fold{k}" for k in range(3))}
+                   "ServedModelEvaluator", *(f"Trainer_fold{k}" for k in range(3)), *(f"AUEvaluator_fold{k}" for k in range(3))}
     assert set(spec["root"]["dag"]["tasks"]) == ids
     assert spec["pipelineInfo"]["name"] == "au-bp4d"
     executors = spec["deploymentSpec"]["executors"]
