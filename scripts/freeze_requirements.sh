@@ -20,9 +20,12 @@ matplotlib
 tqdm
 ai-edge-litert
 pytest
+dask[distributed]
 REQ
+# Start from the current pins: uv keeps them unless the new requirements force a change.
+grep -v '^ *#' requirements.txt > "$tmp/req.txt" || true
 "$tmp/uv/bin/uv" pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_36 "$tmp/req.in" -o "$tmp/req.txt"
 { echo "# The pinned, tested set: resolved together from the direct requirements in pyproject.toml"
-  echo "# (tfx[kfp]==1.16.0 tensorflow==2.16.2 tensorflow-serving-api==2.16.1 + tools) by scripts/freeze_requirements.sh."
+  echo "# (tfx[kfp]==1.16.0 tensorflow==2.16.2 tensorflow-serving-api==2.16.1 + tools, dask[distributed]) by scripts/freeze_requirements.sh."
   grep -v '^ *#' "$tmp/req.txt" | sed '/^$/d'; } > requirements.txt
 echo "requirements.txt: $(grep -vc '^#' requirements.txt) pins"
