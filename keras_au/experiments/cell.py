@@ -1,0 +1,76 @@
+"""One study cell in its own process: ``python -m keras_au.experiments.cell CELL_DIR [PARENT_PID]``.
+
+A cell directory is an ordinary run directory (``run.json``, ``checkpoint/``, ``logs/``, ``history.json``,
+``eval/``) plus the study's files: ``cell.json`` (what to run), ``cell.log`` (this process's output, every
+attempt appended), ``result.json`` (written last and atomically: the marker of a finished cell) and
+``failed.json`` (written by the runner when the process exits non-zero).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Optional
+
+SPEC, RESULT, FAILED, LOG = "cell.json", "result.json", "failed.json", "cell.log"
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Temporary file + rename: a kill never leaves a torn marker."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> Optional[Any]:
+    """File contents, or None when missing or unreadable (e.g. torn by a crash outside ``write_json``)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def run_cell(cell_dir: str) -> dict:
+    """Trains (resuming from the cell's own checkpoint through ``train``), evaluates, writes ``result.json``."""
+    from keras_au.models import registry
+
+    spec = read_json(os.path.join(cell_dir, SPEC))
+    if spec is None:
+        raise FileNotFoundError(f"{cell_dir} has no readable {SPEC}")
+    task = registry.task_module(spec["model"])
+    start = time.time()
+    trained = task.train(out=cell_dir, verbose=2, **spec["train"])
+    scores = task.evaluate(run_dir=cell_dir)
+    result = {"id": spec["id"], "train": trained, "seconds": round(time.time() - start, 1),
+              "scores": {k: v for k, v in scores.items() if k != "files"}}
+    write_json(os.path.join(cell_dir, RESULT), result)
+    return result
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: the kernel sends SIGTERM when the study process dies, so a killed study leaves no orphan
+    training on (it would race the resumed study for the same run directory)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        sys.exit(143)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        _die_with_parent(int(argv[1]))
+    run_cell(argv[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,176 @@
+"""Study grids: JSON files naming an experiment's cells (variant × fold × seed [× labeled subjects]).
+
+Schema (unknown keys are errors, so a typo never silently changes a study)::
+
+    {
+      "name": "table1",                  # optional; default: the file name
+      "description": "...",              # optional, printed at the top of study.md
+      "family": "rtatl",                 # optional; checked against the variants' registry family
+      "variants": ["backbone_t",         # a --model name, or an object:
+                   {"model": "rtatl", "name": "rtatl", "label": "RTATL", "paper": 64.6, "set": {"k": "v"}}],
+      "seeds": [0, 1, 2], "folds": [0, 1, 2],   # defaults; --seeds / --folds win
+      "labeled_subjects": [3, 9, 15, 21],       # Fig. 4: one cell per N (omit: every subject)
+      "demote_unlabeled": false,                # Fig. 4: dropped subjects' frames join the unlabeled stream
+      "set": {"key": "value"},                  # config overrides for every cell
+      "options": {"preset": "demo", "epochs": 40, "steps_per_epoch": 40, "batch_size": 16}   # CLI flags win
+    }
+
+A variant's ``name`` (default: its model) names its row and cell directories; ``paper`` is the paper's
+mean F1 in %, printed beside ours. Overrides apply in the order grid ``set`` < ``--set`` < variant ``set``:
+a variant's own settings define it, so a study-wide flag never silently turns it into another variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Optional
+
+from keras_au.models import registry
+
+GRID_DIR = os.path.join(os.path.dirname(__file__), "grids")
+GRID_KEYS = {"name", "description", "family", "variants", "seeds", "folds", "labeled_subjects",
+             "demote_unlabeled", "set", "options"}
+VARIANT_KEYS = {"model", "name", "label", "paper", "set"}
+OPTION_KEYS = {"preset", "epochs", "steps_per_epoch", "batch_size"}
+
+
+class StudyError(ValueError):
+    """A study that cannot run as asked (bad grid, missing data, changed cell options)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    model: str
+    label: str
+    paper: Optional[float] = None
+    overrides: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Grid:
+    name: str
+    family: str
+    variants: list[Variant]
+    seeds: list[int]
+    folds: list[int]
+    labeled_subjects: Optional[list[int]] = None
+    demote_unlabeled: bool = False
+    overrides: dict = dataclasses.field(default_factory=dict)
+    options: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+    path: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    variant: Variant
+    fold: int
+    seed: int
+    labeled_subjects: Optional[int] = None
+
+    @property
+    def id(self) -> str:
+        n = f"n{self.labeled_subjects:02d}-" if self.labeled_subjects is not None else ""
+        return f"{self.variant.name}/{n}fold{self.fold}-seed{self.seed}"
+
+
+def shipped_grids() -> list[str]:
+    return sorted(f[:-5] for f in os.listdir(GRID_DIR) if f.endswith(".json"))
+
+
+def grid_path(name_or_file: str) -> str:
+    """A shipped grid's name (``table1``) or a JSON file's path."""
+    if os.path.isfile(name_or_file):
+        return name_or_file
+    shipped = os.path.join(GRID_DIR, f"{name_or_file}.json")
+    if os.path.sep not in name_or_file and os.path.isfile(shipped):
+        return shipped
+    raise StudyError(f"--grid {name_or_file}: no such file and not a shipped grid ({', '.join(shipped_grids())})")
+
+
+def _int_list(value: Any, what: str, minimum: int = 0) -> list[int]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                          and v >= minimum for v in value):
+        raise StudyError(f"{what} must be a non-empty list of integers >= {minimum}, got {value!r}")
+    if len(set(value)) != len(value):
+        raise StudyError(f"{what} lists a value twice: {value!r}")
+    return list(value)
+
+
+def _variant(entry: Any, where: str) -> Variant:
+    if isinstance(entry, str):
+        entry = {"model": entry}
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise StudyError(f"{where}: a variant is a model name or an object with \"model\", got {entry!r}")
+    unknown = set(entry) - VARIANT_KEYS
+    if unknown:
+        raise StudyError(f"{where}: unknown variant keys {sorted(unknown)} (known: {sorted(VARIANT_KEYS)})")
+    model = entry["model"]
+    if model not in registry.model_names():
+        raise StudyError(f"{where}: unknown variant {model!r}; known: {', '.join(registry.model_names())}")
+    name = str(entry.get("name", model))
+    if not name or "/" in name or name.startswith("."):
+        raise StudyError(f"{where}: variant name {name!r} must be a plain directory name")
+    overrides = entry.get("set", {})
+    if not isinstance(overrides, dict):
+        raise StudyError(f"{where}: variant {name} \"set\" must be an object of config overrides")
+    paper = entry.get("paper")
+    return Variant(name, model, str(entry.get("label", name)), None if paper is None else float(paper),
+                   dict(overrides))
+
+
+def parse_grid(raw: Any, name: str = "grid", path: str = "") -> Grid:
+    """Validates a grid's JSON content (see the module docstring) into a :class:`Grid`."""
+    where = path or name
+    if not isinstance(raw, dict):
+        raise StudyError(f"{where}: a grid is a JSON object")
+    unknown = set(raw) - GRID_KEYS
+    if unknown:
+        raise StudyError(f"{where}: unknown grid keys {sorted(unknown)} (known: {sorted(GRID_KEYS)})")
+    entries = raw.get("variants")
+    if not isinstance(entries, list) or not entries:
+        raise StudyError(f"{where}: \"variants\" must be a non-empty list")
+    variants = [_variant(v, where) for v in entries]
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise StudyError(f"{where}: variant names repeat: {names}; give each a distinct \"name\"")
+    families = {registry.MODEL_FAMILY[v.model] for v in variants}
+    family = raw.get("family", next(iter(families)))
+    if families != {family}:
+        raise StudyError(f"{where}: the variants belong to families {sorted(families)}, the grid to {family!r}; "
+                         "one study runs one family")
+    options = raw.get("options", {})
+    if not isinstance(options, dict) or set(options) - OPTION_KEYS:
+        raise StudyError(f"{where}: \"options\" may hold only {sorted(OPTION_KEYS)}, got {options!r}")
+    overrides = raw.get("set", {})
+    if not isinstance(overrides, dict):
+        raise StudyError(f"{where}: \"set\" must be an object of config overrides")
+    n_list = raw.get("labeled_subjects")
+    return Grid(
+        name=str(raw.get("name", name)), family=family, variants=variants,
+        seeds=_int_list(raw.get("seeds", [0, 1, 2]), f"{where}: seeds"),
+        folds=_int_list(raw.get("folds", [0, 1, 2]), f"{where}: folds"),
+        labeled_subjects=None if n_list is None else _int_list(n_list, f"{where}: labeled_subjects", 1),
+        demote_unlabeled=bool(raw.get("demote_unlabeled", False)), overrides=dict(overrides),
+        options=dict(options), description=str(raw.get("description", "")), path=path)
+
+
+def load_grid(name_or_file: str) -> Grid:
+    path = grid_path(name_or_file)
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise StudyError(f"{path} is not valid JSON: {e}") from e
+    return parse_grid(raw, os.path.splitext(os.path.basename(path))[0], path)
+
+
+def expand(grid: Grid, seeds: Optional[list[int]] = None, folds: Optional[list[int]] = None) -> list[Cell]:
+    """Every cell, variant-major (a table's first row finishes first), then N, fold, seed."""
+    seeds = _int_list(seeds, "--seeds") if seeds is not None else grid.seeds
+    folds = _int_list(folds, "--folds") if folds is not None else grid.folds
+    ns = grid.labeled_subjects or [None]
+    return [Cell(v, k, s, n) for v in grid.variants for n in ns for k in folds for s in seeds]

@@ -1,0 +1,195 @@
+"""A study's tables from its cells' scores: ``study.json``, ``study.md`` (paper Table 1 layout), ``fig4.png``.
+
+Averaging follows the paper, which reports the mean over the 3 test folds: per seed, each number is
+averaged over the folds (per-AU F1 over the folds where the AU has known labels), then the table gives
+mean ± sample sd (ddof = 1) over seeds. A seed counts only when every fold of it finished, so a failed
+cell never biases a row towards the folds that happened to run. Everything here except
+``write_report``/``plot_fig4`` is a pure function of the records.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Iterable, Optional
+
+import numpy as np
+
+from keras_au.experiments.cell import FAILED, LOG, RESULT, read_json, write_json
+
+NONE = "—"
+
+
+def collect(cells: Iterable, paths: dict) -> list[dict]:
+    """One record per cell: identity, status and (when finished) its scores or (when failed) its error."""
+    out = []
+    for c in cells:
+        path = paths[c.id]
+        rec = {"id": c.id, "variant": c.variant.name, "model": c.variant.model, "fold": c.fold, "seed": c.seed,
+               "labeled_subjects": c.labeled_subjects, "dir": path, "status": "pending"}
+        result, failed = read_json(os.path.join(path, RESULT)), read_json(os.path.join(path, FAILED))
+        if result is not None:
+            rec.update(status="done", scores=result["scores"], seconds=result.get("seconds"))
+        elif failed is not None:
+            rec.update(status="failed", error=failed.get("error"), log=failed.get("log", os.path.join(path, LOG)))
+        out.append(rec)
+    return out
+
+
+def _stat(values: Iterable[Optional[float]]) -> dict:
+    v = [float(x) for x in values if x is not None and not math.isnan(x)]
+    if not v:
+        return {"mean": None, "sd": None, "n": 0}
+    return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None, "n": len(v)}
+
+
+def _mean(values: Iterable[Optional[float]]) -> Optional[float]:
+    return _stat(values)["mean"]
+
+
+def _au_f1(scores: dict, au: str) -> Optional[float]:
+    s = scores["per_au"].get(au)
+    return s["f1"] if s and s.get("support", 1) > 0 else None  # an unlabeled AU is not a 0 F1
+
+
+def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list[int]) -> dict:
+    """Rows (variant × N) with per-AU F1, mean F1 and mean AUC as {mean, sd, n}, the all-positive row,
+    and the Fig. 4 series. Values are fractions; ``variants`` carry name, label and paper (% mean F1)."""
+    done = [r for r in records if r["status"] == "done"]
+    aus = list(dict.fromkeys(au for r in done for au in r["scores"]["per_au"]))
+    rows = []
+    for v in variants:
+        for n in sorted({r["labeled_subjects"] for r in records if r["variant"] == v.name}, key=lambda x: x or 0):
+            mine = [r for r in records if r["variant"] == v.name and r["labeled_subjects"] == n]
+            per_seed = {}
+            for s in seeds:
+                got = [r["scores"] for r in mine if r["status"] == "done" and r["seed"] == s and r["fold"] in folds]
+                if len(got) == len(folds):
+                    per_seed[s] = got
+            rows.append({
+                "variant": v.name, "label": v.label, "labeled_subjects": n,
+                "paper_mean_f1": None if v.paper is None else v.paper / 100.0,
+                "seeds": sorted(per_seed), "unfinished": [r["id"] for r in mine if r["status"] != "done"],
+                "mean_f1": _stat(_mean(x["mean_f1"] for x in got) for got in per_seed.values()),
+                "mean_auc": _stat(_mean(x.get("mean_auc") for x in got) for got in per_seed.values()),
+                "per_au": {au: _stat(_mean(_au_f1(x, au) for x in got) for got in per_seed.values()) for au in aus},
+            })
+    # The all-positive predictor depends only on the test fold's labels: one value per fold.
+    base = {}
+    for r in done:
+        base.setdefault(r["fold"], r["scores"]["baseline"])
+    baseline = {"label": "all-positive", "folds": sorted(base),
+                "mean_f1": _stat([_mean(b["mean_f1"] for b in base.values())] if base else []),
+                "mean_auc": _stat([0.5] if base else []),  # a constant score ranks nothing: AUC 0.5
+                "per_au": {au: _stat([_mean(b["f1"].get(au) for b in base.values())] if base else []) for au in aus}}
+    fig4 = {}
+    for row in rows:
+        if row["labeled_subjects"] is not None and row["mean_f1"]["mean"] is not None:
+            series = fig4.setdefault(row["variant"], {"label": row["label"], "n": [], "mean": [], "sd": []})
+            series["n"].append(row["labeled_subjects"])
+            series["mean"].append(row["mean_f1"]["mean"])
+            series["sd"].append(row["mean_f1"]["sd"])
+    counts = {s: sum(r["status"] == s for r in records) for s in ("done", "failed", "pending")}
+    return {"aus": aus, "rows": rows, "baseline": baseline, "fig4": fig4, "counts": counts}
+
+
+def fmt(stat: dict) -> str:
+    """{mean, sd} as '62.3 ± 1.2' in %; the mean alone when there is no spread (one seed or fold)."""
+    if stat.get("mean") is None:
+        return NONE
+    if stat.get("sd") is None:
+        return f"{100 * stat['mean']:.1f}"
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['sd']:.1f}"
+
+
+def _row_label(row: dict) -> str:
+    n = row.get("labeled_subjects")
+    return row["label"] if n is None else f"{row['label']} (N={n})"
+
+
+def markdown(summary: dict, settings: dict, title: str, description: str = "", records: list[dict] = ()) -> str:
+    aus, rows, base = summary["aus"], summary["rows"], summary["baseline"]
+    c = summary["counts"]
+    lines = [f"# Study `{title}`", ""]
+    if description:
+        lines += [description, ""]
+    lines += [
+        f"Data `{settings.get('data')}`" + (f", unlabeled `{settings['unlabeled']}`" if settings.get("unlabeled") else "")
+        + f"; folds {settings.get('folds')}, seeds {settings.get('seeds')}, preset `{settings.get('preset')}`"
+        + "".join(f", {k} {settings[k]}" for k in ("epochs", "steps_per_epoch", "batch_size") if settings.get(k))
+        + (f", --set {settings['overrides']}" if settings.get("overrides") else "") + ".",
+        f"Cells: {c['done']} done, {c['failed']} failed, {c['pending']} not run.", "",
+        "F1 (%) at threshold 0.5 on each test fold, averaged over the folds for each seed; mean ± sd over the "
+        "seeds whose folds all finished (`seeds` column). `paper`: the paper's mean F1 (BP4D, 3 folds). "
+        "`AUC`: mean per-AU ROC AUC (%). `all-positive`: predicting every AU present, the floor to clear.", "",
+        "| method | " + " | ".join(aus) + " | mean F1 | paper | AUC | seeds |",
+        "|---|" + "---:|" * (len(aus) + 4),
+    ]
+    for row in rows:
+        paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
+        cells = [fmt(row["per_au"].get(au, {})) for au in aus]
+        lines.append(f"| {_row_label(row)} | " + " | ".join(cells)
+                     + f" | **{fmt(row['mean_f1'])}** | {paper} | {fmt(row['mean_auc'])} | {len(row['seeds'])} |")
+    lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
+                 + f" | {fmt(base['mean_f1'])} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
+    if summary["fig4"]:
+        ns = sorted({n for s in summary["fig4"].values() for n in s["n"]})
+        lines += ["", "## Label efficiency (Fig. 4): mean F1 (%) vs labeled training subjects", "",
+                  "| method | " + " | ".join(f"N={n}" for n in ns) + " |", "|---|" + "---:|" * len(ns)]
+        for s in summary["fig4"].values():
+            by_n = {n: {"mean": m, "sd": sd} for n, m, sd in zip(s["n"], s["mean"], s["sd"])}
+            lines.append(f"| {s['label']} | " + " | ".join(fmt(by_n.get(n, {})) for n in ns) + " |")
+        lines += ["", "![Fig. 4](fig4.png)"]
+    bad = [r for r in records if r["status"] != "done"]
+    if bad:
+        lines += ["", "## Unfinished cells", "", "| cell | status | error | log |", "|---|---|---|---|"]
+        for r in bad:
+            error = (r.get("error") or "").replace("|", "\\|")
+            lines.append(f"| {r['id']} | {r['status']} | {error} | {r.get('log') or ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_fig4(summary: dict, path: str) -> str:
+    """Mean F1 vs number of labeled subjects per method, sd error bars, the all-positive level dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s in summary["fig4"].values():
+        sd = [100 * (x or 0.0) for x in s["sd"]]
+        ax.errorbar(s["n"], [100 * m for m in s["mean"]], yerr=sd, marker="o", capsize=3, label=s["label"])
+    base = summary["baseline"]["mean_f1"]["mean"]
+    if base is not None:
+        ax.axhline(100 * base, color="grey", linestyle="--", label="all-positive")
+    ax.set_xlabel("labeled training subjects")
+    ax.set_ylabel("mean F1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _cell_summary(r: dict) -> dict:
+    out = {k: v for k, v in r.items() if k != "scores"}
+    if "scores" in r:
+        s = r["scores"]
+        out.update(mean_f1=s["mean_f1"], mean_auc=s.get("mean_auc"),
+                   per_au_f1={au: _au_f1(s, au) for au in s["per_au"]})
+    return out
+
+
+def write_report(out: str, grid, records: list[dict], settings: dict) -> dict:
+    """Writes ``study.json``, ``study.md`` and (with labeled-subject cells) ``fig4.png`` under ``out``."""
+    summary = aggregate(records, grid.variants, settings["folds"], settings["seeds"])
+    files = {"json": os.path.join(out, "study.json"), "markdown": os.path.join(out, "study.md")}
+    if summary["fig4"]:
+        files["fig4"] = plot_fig4(summary, os.path.join(out, "fig4.png"))
+    write_json(files["json"], {"grid": grid.name, "settings": settings, **summary,
+                               "cells": [_cell_summary(r) for r in records]})
+    with open(files["markdown"], "w") as f:
+        f.write(markdown(summary, settings, grid.name, grid.description, records))
+    return files
