@@ -19,7 +19,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -57,13 +57,30 @@ class PredictSummary:
                 "detector_runs": self.detections, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)}
 
 
+@dataclass
+class Source:
+    """One input: a file, or in-memory frames (``keras_au.Detector``); ``video`` sources are tracked."""
+
+    name: str
+    video: bool
+    count: int  # frames to expect (progress bar)
+    open: Callable[[], Iterator[Frame]]
+
+
+def path_sources(inputs: Sequence[str]) -> tuple[list[Source], list[str]]:
+    """Sources for image/video files and folders, plus the folder files skipped for their extension."""
+    media, skipped = expand_inputs(inputs)
+    return [Source(p, is_video(p), frame_count(p), lambda p=p: frames(p)) for p in media], skipped
+
+
 class _Batcher:
     """Keeps rows in input order while faces wait for a full model batch."""
 
-    def __init__(self, model, writer: csv.DictWriter, batch_size: int, summary: PredictSummary):
-        self.model, self.writer, self.batch_size, self.summary = model, writer, batch_size, summary
+    def __init__(self, model, batch_size: int):
+        self.model, self.batch_size = model, batch_size
         self.names = model.info.au_names
         self.rows: list[dict] = []
+        self.ready: list[dict] = []
         self.images: list[np.ndarray] = []
         self.landmarks: list[np.ndarray] = []
 
@@ -81,17 +98,35 @@ class _Batcher:
             probs = self.model(np.stack(self.images).astype(np.float32), np.stack(self.landmarks).astype(np.float32))
             for row in self.rows:
                 if "_face" in row:
-                    p = probs[row.pop("_face")]
-                    row.update({f"{a}_p": f"{v:.4f}" for a, v in zip(self.names, p)})
-                    row.update({f"{a}_c": int(v >= THRESHOLD) for a, v in zip(self.names, p)})
-        for row in self.rows:
-            self.writer.writerow(row)
-            self.summary.rows += 1
+                    row.update(au_cells(self.names, probs[row.pop("_face")]))
+        self.ready += self.rows
         self.rows, self.images, self.landmarks = [], [], []
+
+    def drain(self) -> list[dict]:
+        out, self.ready = self.ready, []
+        return out
+
+
+def au_cells(names: Sequence[str], probs: np.ndarray) -> dict:
+    """``AUxx_p`` (probability) and ``AUxx_c`` (0/1 at the threshold) cells of one face."""
+    return {**{f"{a}_p": float(v) for a, v in zip(names, probs)},
+            **{f"{a}_c": int(v >= THRESHOLD) for a, v in zip(names, probs)}}
+
+
+# How the CSV writes each typed value (the DataFrame keeps the numbers).
+_CSV_FORMAT = {"timestamp": "{:.3f}", "confidence": "{:.3f}", **{f"bbox_{c}": "{:.1f}" for c in ("x0", "y0", "x1", "y1")}}
+
+
+def csv_row(row: dict) -> dict:
+    out = {}
+    for key, value in row.items():
+        fmt = _CSV_FORMAT.get(key) or ("{:.4f}" if key.endswith("_p") else None)
+        out[key] = fmt.format(value) if fmt and value is not None else value
+    return out
 
 
 def _failure(frame: Frame, reason: str) -> dict:
-    return {"frame": frame.index, "timestamp": f"{frame.timestamp:.3f}", "face_id": -1, "success": 0,
+    return {"frame": frame.index, "timestamp": frame.timestamp, "face_id": -1, "success": 0,
             "confidence": 0.0, "source": frame.source, "reason": reason}
 
 
@@ -118,7 +153,7 @@ class Predictor:
         det = self.detector.detect(frame.image, all_faces=self.all_faces)
         return [TrackedFace(i, f.box, f.confidence, f.landmarks, True) for i, f in enumerate(det.faces)]
 
-    def _frame(self, frame: Frame, tracker: Optional[FaceTracker], batcher: _Batcher, summary: PredictSummary):
+    def _frame(self, frame: Frame, tracker: Optional[FaceTracker], batcher: _Batcher, summary: PredictSummary) -> None:
         summary.frames += 1
         if frame.image is None:
             summary.failures[frame.error] += 1
@@ -137,35 +172,48 @@ class Predictor:
                 batcher.add({**_failure(frame, "alignment_failed"), "face_id": face.face_id})
                 continue
             summary.faces += 1
-            x0, y0, x1, y1 = face.box
-            row = {"frame": frame.index, "timestamp": f"{frame.timestamp:.3f}", "face_id": face.face_id,
-                   "success": 1, "confidence": f"{face.confidence:.3f}", "bbox_x0": f"{x0:.1f}",
-                   "bbox_y0": f"{y0:.1f}", "bbox_x1": f"{x1:.1f}", "bbox_y1": f"{y1:.1f}",
+            x0, y0, x1, y1 = (float(v) for v in face.box)
+            row = {"frame": frame.index, "timestamp": frame.timestamp, "face_id": face.face_id, "success": 1,
+                   "confidence": float(face.confidence), "bbox_x0": x0, "bbox_y0": y0, "bbox_x1": x1, "bbox_y1": y1,
                    "source": frame.source, "reason": ""}
             batcher.add(row, aligned.image, aligned.landmarks)
 
-    def run(self, inputs: Sequence[str], out_csv: str, progress: bool = True) -> PredictSummary:
-        """Writes the CSV and returns counts; raises only for an empty input list or an unwritable output."""
+    def rows(self, sources: Sequence[Source], summary: PredictSummary, progress: bool = False) -> Iterator[dict]:
+        """Typed rows (numbers; AU cells absent where ``success = 0``) in input order, one per face per frame."""
         from tqdm import tqdm
 
-        media, skipped = expand_inputs(inputs)
-        if not media:
-            raise FileNotFoundError(f"no images or videos in {', '.join(inputs)}")
-        summary = PredictSummary(sources=len(media), skipped_files=skipped)
-        total = sum(frame_count(p) for p in media)
-        os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+        batcher = _Batcher(self.model, self.batch_size)
         t0 = time.perf_counter()
-        with open(out_csv, "w", newline="") as f, tqdm(total=total, unit="frame", desc="predict",
-                                                      disable=not progress) as bar:
-            writer = csv.DictWriter(f, fieldnames=columns(self.model.info.au_names), restval="")
-            writer.writeheader()
-            batcher = _Batcher(self.model, writer, self.batch_size, summary)
-            for path in media:
-                tracker = FaceTracker(self.detector, self.detect_every, self.all_faces) if is_video(path) else None
-                for frame in frames(path):
+        with tqdm(total=sum(s.count for s in sources), unit="frame", desc="predict", disable=not progress) as bar:
+            for source in sources:
+                tracker = FaceTracker(self.detector, self.detect_every, self.all_faces) if source.video else None
+                for frame in source.open():
                     self._frame(frame, tracker, batcher, summary)
                     bar.update(1)
+                    yield from self._count(batcher.drain(), summary)
                 summary.detections += tracker.detections if tracker else 1
             batcher.flush()
+            yield from self._count(batcher.drain(), summary)
         summary.seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _count(rows: list[dict], summary: PredictSummary) -> list[dict]:
+        summary.rows += len(rows)
+        return rows
+
+    def run(self, inputs: Sequence[str], out_csv: str, progress: bool = True) -> PredictSummary:
+        """Writes the CSV and returns counts; raises only for an empty input list or an unwritable output."""
+        sources, skipped = path_sources(inputs)
+        if not sources:
+            raise FileNotFoundError(f"no images or videos in {', '.join(inputs)}")
+        return self.write_csv(sources, out_csv, PredictSummary(sources=len(sources), skipped_files=skipped), progress)
+
+    def write_csv(self, sources: Sequence[Source], out_csv: str, summary: PredictSummary,
+                  progress: bool = True) -> PredictSummary:
+        os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+        with open(out_csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns(self.model.info.au_names), restval="")
+            writer.writeheader()
+            for row in self.rows(sources, summary, progress):
+                writer.writerow(csv_row(row))
         return summary

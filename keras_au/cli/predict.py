@@ -10,16 +10,16 @@ from keras_au.cli import CommandError
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.backends import open_model
-    from serving.predict import Predictor
+    from serving.detector import Detector  # keras_au.Detector: the Python API and this command share one path
 
     try:
-        model = open_model(args.model, num_threads=args.threads)
+        detector = Detector(args.model, batch_size=args.batch, all_faces=args.all_faces,
+                            detect_every=args.detect_every, num_threads=args.threads)
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from e
-    predictor = Predictor(model, batch_size=args.batch, all_faces=args.all_faces, detect_every=args.detect_every)
+    model = detector.model
     try:
-        summary = predictor.run(args.inputs, args.out, progress=not args.quiet)
+        summary = detector.predict_csv(args.inputs, args.out, progress=not args.quiet)
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from e
     except OSError as e:
