@@ -154,3 +154,17 @@ def verdict_line(gate_result: Mapping[str, Any]) -> str:
     if gate_result["blessed"]:
         return "blessed (" + "; ".join(c["detail"] for c in gate_result["checks"] if c["name"] != "valid") + ")"
     return "NOT blessed: " + "; ".join(gate_result["reasons"])
+
+
+def gate_inputs(report: Mapping[str, Any]) -> dict:
+    """What the gate decided on, for ``demo.json``: the bars, each fold's numbers, the served model, the verdict."""
+    gate = report.get("gate") or {}
+    keys = ("mean_f1", "mean_auc", "baseline", "examples", "nonfinite_predictions")
+    return {
+        "bars": gate.get("config"),
+        "per_fold": {k: {key: s.get(key) for key in keys} for k, s in report["per_fold"].items()},
+        "mean_f1": report["mean_f1"], "baseline_mean": report.get("baseline_mean"),
+        "mean_auc_mean": report.get("mean_auc_mean"),
+        "served": report.get("served"), "comparison": gate.get("served"),
+        "checks": gate.get("checks"), "blessed": bool(report.get("blessed")), "failed": gate.get("failed"),
+    }

@@ -18,6 +18,7 @@ import time
 from typing import Iterator
 
 from keras_au.cli import CommandError
+from keras_au.cli.pipeline import add_gate_flags
 from keras_au.models import registry
 
 STAGES = ("sample data", "TFX pipeline", "fold report", "TFLite", "predict", "REPORT.md")
@@ -40,8 +41,10 @@ class _Stages:
         i = STAGES.index(name) + 1
         print(f"== [{i}/{len(STAGES)}] {name}", flush=True)
         t0 = time.time()
-        yield
-        self.seconds[name] = round(time.time() - t0, 1)
+        try:
+            yield
+        finally:  # also when the stage stops the demo: demo.json records how long it ran
+            self.seconds[name] = round(time.time() - t0, 1)
         print(f"== [{i}/{len(STAGES)}] {name} done ({self.seconds[name]:.0f} s)", flush=True)
 
 
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.components.fold_report import REPORT_JSON, REPORT_MD, read_report
     from pipeline.components.pusher import read_push
     from pipeline.configs import PipelineConfig, split_name
+    from pipeline.gate import gate_inputs
     from pipeline.local_runner import PipelineRunError, run_local
 
     out = os.path.abspath(args.out)
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             pipeline_root=os.path.join(out, "pipeline"), serving_dir=os.path.join(out, "serving_model"),
             pipeline_name="keras-au-demo", model=args.model, preset=args.preset, epochs=args.epochs,
             steps_per_epoch=args.steps_per_epoch, seed=args.seed, flow=args.flow, min_mean_f1=args.min_f1,
+            min_f1_gain=args.min_f1_gain, min_auc=args.min_auc, max_f1_drop=args.max_f1_drop,
             preprocess_options={"workers": args.workers}, unlabeled_options=UNLABELED_OPTIONS,
             beam_pipeline_args=list(args.extra or []),
         )
@@ -102,17 +107,29 @@ def run(args: argparse.Namespace) -> int:
         with open(os.path.join(out, "fold_report.md")) as f:
             print(f.read())
         push = read_push(summary["outputs"]["KerasAuPusher"]["pushed_model"])
-        if not push["pushed"]:
-            raise CommandError(f"{push['reason']}: nothing to serve (lower --min-f1 or train longer with --epochs)")
-        version_dir = push["destination"]
-        print(f"pushed fold {push['fold']} model: {version_dir}")
+        info = {"sample": sample.root, "pipeline": summary, "fold_report": report, "push": push,
+                "gate": gate_inputs(report), "stage_seconds": stage.seconds, "preset": args.preset,
+                "model": args.model}
+        if push["pushed"]:
+            version_dir = push["destination"]
+            print(f"pushed fold {push['fold']} model: {version_dir}")
+        elif push.get("served_destination"):  # an earlier run's model stays served: the demo goes on with it
+            version_dir = push["served_destination"]
+            print(f"nothing pushed ({push['reason']}); continuing with the served {version_dir}")
+        else:
+            print(f"nothing pushed: {push['reason']}")
+            path = _finish(out, info)
+            raise CommandError(f"no model to serve: {push['reason']} (see {path})")
+        served_fold = push["fold"] if push["pushed"] else (report.get("served") or {}).get("held_out_fold")
+        served_fold = report["best_fold"] if served_fold is None else served_fold
+        info.update(served_dir=version_dir, served_fold=served_fold)
 
     with stage("TFLite"):
         from serving.savedmodel import read_serving_info
         from serving.tflite import export_tflite, faces_from_records, format_report
 
         examples = summary["outputs"]["Preprocess"]["examples"]
-        held_out = os.path.join(examples, f"Split-{split_name(push['fold'])}")
+        held_out = os.path.join(examples, f"Split-{split_name(served_fold)}")
         faces = faces_from_records(held_out, read_serving_info(version_dir), max_samples=64)
         try:
             tflite = export_tflite(version_dir, os.path.join(out, "tflite"), TFLITE_VARIANTS, faces, num_threads=2)
@@ -123,25 +140,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"TFLite conversion failed: {e}")
 
     with stage("predict"):
-        from serving.backends import open_model
+        from serving.detector import Detector
         from serving.plot import plot_predictions
-        from serving.predict import Predictor
 
         video = _shortest_video(sample.videos)
         stem = os.path.splitext(os.path.basename(video))[0]
         csv_path = os.path.join(out, "predictions", f"{stem}.csv")
         png_path = os.path.join(out, "predictions", f"{stem}.png")
-        predicted = Predictor(open_model(version_dir)).run([video], csv_path).as_dict()
+        predicted = Detector(version_dir).predict_csv([video], csv_path).as_dict()
         plot_predictions(csv_path, png_path)
         print(f"{predicted['rows']} rows, {predicted['faces']} faces in {predicted['frames']} frames -> {csv_path}")
 
+    info.update(tflite=tflite, predict={**predicted, "video": video, "csv": csv_path, "plot": png_path})
     with stage("REPORT.md"):
-        info = {"sample": sample.root, "pipeline": summary, "fold_report": report, "push": push, "tflite": tflite,
-                "predict": {**predicted, "video": video, "csv": csv_path, "plot": png_path},
-                "stage_seconds": stage.seconds, "preset": args.preset, "model": args.model}
-        path = write_report(out, info)
-    with open(os.path.join(out, "demo.json"), "w") as f:
-        json.dump(info, f, indent=2, default=str)
+        path = _finish(out, info)
     if errors:
         print(f"demo finished with errors in {time.time() - t_start:.0f} s (see {path}):\n  " + "\n  ".join(errors))
         return 1
@@ -149,11 +161,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finish(out: str, info: dict) -> str:
+    """``REPORT.md`` and ``demo.json`` (stage times, gate inputs, everything the report shows)."""
+    path = write_report(out, info)
+    with open(os.path.join(out, "demo.json"), "w") as f:
+        json.dump(info, f, indent=2, default=str)
+    return path
+
+
 def write_report(out: str, info: dict) -> str:
     """``<out>/REPORT.md``: what ran, the fold table, the served model, TFLite parity, predictions."""
     from pipeline.components.fold_report import report_markdown
 
-    summary, push, tflite, pred = info["pipeline"], info["push"], info["tflite"], info["predict"]
+    summary = info["pipeline"]
     states = list(summary["executions"].values())
     lines = [
         "# keras-au demo",
@@ -183,33 +203,14 @@ def write_report(out: str, info: dict) -> str:
         "",
         "## Served model",
         "",
-        f"Fold {push['fold']} model (best held-out macro F1) pushed as a TF Serving SavedModel: "
-        f"[{_rel(push['destination'], out)}]({_rel(push['destination'], out)}) "
-        "(signatures `serving_default`, `predict_landmarks`, `serve_bytes`).",
+        *_served_lines(out, info),
         "",
-        "## TFLite",
-        "",
-        "| variant | file | KB | max abs diff vs SavedModel | agreement at 0.5 |",
-        "|---|---|---|---|---|",
     ]
-    if tflite.get("error"):
-        lines.append(f"| - | conversion failed: {tflite['error'][:300].replace('|', '/')} | | | |")
-    for name, e in tflite["variants"].items():
-        diff = f"{e['max_abs_diff']:.4f}" if "max_abs_diff" in e else "-"
-        agree = f"{e['agreement']:.3f}" if "agreement" in e else "-"
-        lines.append(f"| {name} | [{_rel(e['path'], out)}]({_rel(e['path'], out)}) | {e['bytes'] / 1024:.0f} "
-                     f"| {diff} | {agree} |")
+    if "tflite" in info:
+        lines += _tflite_lines(out, info["tflite"])
+    if "predict" in info:
+        lines += _predict_lines(out, info["tflite"], info["predict"], info["served_fold"])
     lines += [
-        "",
-        f"Parity measured on {tflite['faces']} held-out faces of fold {push['fold']}.",
-        "",
-        "## Predictions on a real video",
-        "",
-        f"`keras-au predict` with the pushed SavedModel on `{os.path.basename(pred['video'])}` (real, unlabeled): "
-        f"{pred['faces']} faces in {pred['frames']} frames, {pred['fps']:.1f} frames/s. "
-        f"CSV: [{_rel(pred['csv'], out)}]({_rel(pred['csv'], out)}).",
-        "",
-        f"![AU probabilities over time]({_rel(pred['plot'], out)})",
         "",
         "## Time per stage",
         "",
@@ -224,6 +225,48 @@ def write_report(out: str, info: dict) -> str:
     return path
 
 
+def _served_lines(out: str, info: dict) -> list[str]:
+    push, dest = info["push"], info.get("served_dir")
+    link = f"[{_rel(dest, out)}]({_rel(dest, out)})" if dest else ""
+    if push["pushed"]:
+        return [f"Fold {push['fold']} model (best held-out macro F1) blessed and pushed as a TF Serving SavedModel: "
+                f"{link} (signatures `serving_default`, `predict_landmarks`, `serve_bytes`)."]
+    if dest:
+        return [f"This run's model was not pushed ({push['reason']}); the version served before stays: {link}. "
+                "TFLite and predictions below use it."]
+    return [f"**Nothing is served**: {push['reason']}. The bars and their numbers are in the table above and in "
+            "[demo.json](demo.json) (`gate`); no TFLite conversion or predictions were made."]
+
+
+def _tflite_lines(out: str, tflite: dict) -> list[str]:
+    lines = ["## TFLite", "", "| variant | file | KB | max abs diff vs SavedModel | agreement at 0.5 |",
+             "|---|---|---|---|---|"]
+    if tflite.get("error"):
+        lines.append(f"| - | conversion failed: {tflite['error'][:300].replace('|', '/')} | | | |")
+    for name, e in tflite["variants"].items():
+        diff = f"{e['max_abs_diff']:.4f}" if "max_abs_diff" in e else "-"
+        agree = f"{e['agreement']:.3f}" if "agreement" in e else "-"
+        lines.append(f"| {name} | [{_rel(e['path'], out)}]({_rel(e['path'], out)}) | {e['bytes'] / 1024:.0f} "
+                     f"| {diff} | {agree} |")
+    return lines
+
+
+def _predict_lines(out: str, tflite: dict, pred: dict, fold: int) -> list[str]:
+    return [
+        "",
+        f"Parity measured on {tflite['faces']} held-out faces of fold {fold}.",
+        "",
+        "## Predictions on a real video",
+        "",
+        f"`keras-au predict` with the served SavedModel on `{os.path.basename(pred['video'])}` (real, unlabeled): "
+        f"{pred['faces']} faces in {pred['frames']} frames, {pred['fps']:.1f} frames/s. "
+        f"CSV: [{_rel(pred['csv'], out)}]({_rel(pred['csv'], out)}).",
+        "",
+        f"![AU probabilities over time]({_rel(pred['plot'], out)})",
+        "",
+    ]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="sample data -> TFX pipeline -> SavedModel + TFLite -> predict, in one folder")
     p.add_argument("--out", default=os.path.join("runs", "demo"), help="output folder (default runs/demo)")
@@ -233,8 +276,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help=f"per fold (default {DEMO_EPOCHS})")
     p.add_argument("--steps-per-epoch", type=int, default=DEMO_STEPS, help=f"default {DEMO_STEPS}")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-f1", type=float, default=0.0,
-                   help="blessing bar (default 0: the demo always serves its model; real runs use a real bar)")
+    p.add_argument("--min-f1", type=float, default=0.0, help="absolute blessing bar (default 0: on synthetic "
+                   "AUs no absolute F1 means much; the relative bars below are the real runs' defaults)")
+    add_gate_flags(p)
     p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True, help="TV-L1 flow targets")
     p.add_argument("--unlabeled", action=argparse.BooleanOptionalAction, default=True,
                    help="use the sample's real unlabeled media for the auxiliary tasks (default on)")

@@ -1,0 +1,59 @@
+"""`keras-au demo`'s REPORT.md and demo.json for a refused model and for a served one (no pipeline run)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from keras_au.metrics import detection_report
+
+AUS = (1, 2, 4)
+
+
+def _info(tmp_path, quality: float) -> dict:
+    from pipeline.components.fold_report import fold_mean_report
+    from pipeline.gate import GateConfig, gate_inputs
+
+    rng = np.random.default_rng(0)
+    scores = {}
+    for k in (0, 1, 2):
+        labels = rng.integers(0, 2, size=(60, len(AUS)))
+        probs = np.clip(0.5 + quality * (labels - 0.5) + rng.normal(0, 0.2, labels.shape), 0, 1)
+        scores[k] = dict(detection_report(labels, probs, AUS), examples=60)
+    report = fold_mean_report(scores, GateConfig(min_f1=0.0), {"version": None, "skipped": [], "reason": "none"})
+    summary = {"run_id": "r1", "executions": {"FoldReport": "COMPLETE"}, "seconds": 3.0, "log": None}
+    return {"sample": str(tmp_path), "pipeline": summary, "fold_report": report, "gate": gate_inputs(report),
+            "stage_seconds": {"sample data": 1.0, "TFX pipeline": 3.0}, "preset": "demo", "model": "rtatl"}
+
+
+def test_refused_model_report_names_the_failed_bars_and_demo_json_keeps_the_gate_inputs(tmp_path):
+    from keras_au.cli.demo import _finish
+
+    info = _info(tmp_path, quality=0.0)  # chance
+    assert not info["fold_report"]["blessed"]
+    info["push"] = {"pushed": False, "reason": "NOT blessed: f1_gain: ...; min_auc: ..."}
+    path = _finish(str(tmp_path), info)
+    text = open(path).read()
+    assert "**Nothing is served**" in text and "| min_auc | **FAIL** |" in text and "## TFLite" not in text
+    saved = json.load(open(tmp_path / "demo.json"))
+    gate = saved["gate"]
+    assert gate["bars"] == {"min_f1": 0.0, "min_f1_gain": 0.02, "min_auc": 0.6, "max_f1_drop": 0.01}
+    assert set(gate["per_fold"]) == {"0", "1", "2"} and gate["per_fold"]["1"]["examples"] == 60
+    assert {"min_auc"} <= set(gate["failed"]) and gate["blessed"] is False
+    assert saved["stage_seconds"] == {"sample data": 1.0, "TFX pipeline": 3.0}
+
+
+def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
+    from keras_au.cli.demo import _finish
+
+    info = _info(tmp_path, quality=0.8)
+    assert info["fold_report"]["blessed"], info["fold_report"]["gate"]["reasons"]
+    dest = str(tmp_path / "serving_model" / "keras_au" / "1")
+    info.update(push={"pushed": True, "fold": 0, "destination": dest}, served_dir=dest, served_fold=0,
+                tflite={"variants": {}, "faces": 64},
+                predict={"video": "v.mp4", "csv": str(tmp_path / "p.csv"), "plot": str(tmp_path / "p.png"),
+                         "faces": 9, "frames": 10, "fps": 20.0})
+    text = open(_finish(str(tmp_path), info)).read()
+    assert "blessed and pushed" in text and "(serving_model/keras_au/1)" in text
+    assert "## TFLite" in text and "held-out faces of fold 0" in text and "9 faces in 10 frames" in text
