@@ -1,7 +1,9 @@
 """`keras-au pipeline run|compile`: the TFX pipeline, locally (cached, MLMD in SQLite) or as a Kubeflow spec.
 
 Unknown ``--flags`` are Beam pipeline args and go to every Beam-using component
-(e.g. ``--direct_running_mode=multi_processing --direct_num_workers=2``).
+(e.g. ``--direct_running_mode=multi_processing --direct_num_workers=2``). ``--runner dask``
+[``--dask-address ADDR``] runs only the Preprocess component on Dask: TFX's own Beam components
+(statistics, schema, evaluation) use transforms Beam's DaskRunner does not translate.
 """
 
 from __future__ import annotations
@@ -34,17 +36,40 @@ def config_from_args(args: argparse.Namespace):
             seed=args.seed,
             overrides=parse_overrides(args.set),
             flow=args.flow,
-            preprocess_options={"workers": args.workers} if args.workers else {},
+            preprocess_options=_preprocess_options(args),
             min_mean_f1=args.min_f1,
             min_f1_gain=args.min_f1_gain,
             min_auc=args.min_auc,
             max_f1_drop=args.max_f1_drop,
             serving_dir=args.serving_dir,
-            beam_pipeline_args=list(getattr(args, "extra", []) or []),
+            beam_pipeline_args=_beam_args(args),
             enable_cache=args.cache,
         )
     except (ValueError, argparse.ArgumentTypeError) as e:
         raise CommandError(str(e)) from e
+
+
+def _preprocess_options(args: argparse.Namespace) -> dict:
+    """run_preprocess keyword args from the runner flags (Dask applies to Preprocess only)."""
+    from pipeline.beam.dask_cluster import is_dask
+
+    opts: dict = {"workers": args.workers} if args.workers else {}
+    if is_dask(getattr(args, "runner", None)):
+        opts["runner"] = "dask"
+        if args.dask_address:
+            opts["dask_address"] = args.dask_address
+    elif getattr(args, "dask_address", None):
+        raise CommandError(f"--dask-address {args.dask_address} needs --runner dask")
+    return opts
+
+
+def _beam_args(args: argparse.Namespace) -> list[str]:
+    """Beam args for every Beam component: the unknown flags, plus ``--runner`` unless it is dask."""
+    from pipeline.beam.dask_cluster import is_dask
+
+    extra = list(getattr(args, "extra", []) or [])
+    runner = getattr(args, "runner", None)
+    return extra + [f"--runner={runner}"] if runner and not is_dask(runner) else extra
 
 
 def print_run(summary: dict) -> None:
@@ -121,7 +146,11 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True,
                    help="TV-L1 flow targets for the OFE task (default on)")
-    p.add_argument("--workers", type=int, help="preprocessing DirectRunner workers (default: Beam args or 1)")
+    p.add_argument("--workers", type=int,
+                   help="preprocessing worker processes: FnApiRunner, or the local Dask cluster (default: Beam args or 1)")
+    p.add_argument("--runner", help="dask: run the Preprocess component on Dask; any other Beam runner name is "
+                   "passed to every Beam component as --runner")
+    p.add_argument("--dask-address", metavar="ADDR", help="with --runner dask: the scheduler (default: a local cluster)")
     p.add_argument("--min-f1", type=float, default=0.5,
                    help="absolute blessing bar on the fold-mean macro F1, 0..1 (default 0.5)")
     add_gate_flags(p)

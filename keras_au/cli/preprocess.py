@@ -1,6 +1,8 @@
 """`keras-au preprocess`: raw media -> aligned faces + TV-L1 flow -> sharded TFRecords per fold (Beam).
 
-Unknown flags are passed to Beam unchanged, e.g. ``--runner FlinkRunner --flink_master=host:8081``.
+``--runner dask [--dask-address tcp://HOST:8786] [--workers N]`` runs Beam on Dask (a local cluster of
+N processes when no address is given). Unknown flags are passed to Beam unchanged, e.g.
+``--runner FlinkRunner --flink_master=host:8081``.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     logging.getLogger("keras_au.preprocess").setLevel(logging.INFO)
     if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        for name in ("apache_beam", "distributed"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     if not os.path.isdir(args.input):
         raise CommandError(f"--input {args.input} is not a directory")
     if args.labels and not os.path.isfile(args.labels):
         raise CommandError(f"--labels {args.labels} does not exist")
     from keras_au.flow import TVL1Params
+    from pipeline.beam.dask_cluster import DaskError
     from pipeline.beam.preprocess import run_preprocess  # the CLI is the one library part that imports pipeline/
 
     try:
@@ -68,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
             detect_max_side=args.detect_max_side,
             name=args.name,
             progress=not args.no_progress,
+            dask_address=args.dask_address,
         )
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, DaskError) as e:
         raise CommandError(str(e)) from e
     if args.json:
         print(json.dumps(report, indent=2))
@@ -97,13 +102,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="faces -> aligned 200x200 + landmarks + TV-L1 flow -> TFRecords per fold (Apache Beam)",
         description="Detects, aligns and (for videos) computes TV-L1 flow for every frame, writing "
         "<output>/fold-<k>/<dataset>-*.tfrecord.gz, report.json and dead_letter.jsonl. "
+        "--runner dask runs Beam on Dask (--dask-address, or a local cluster of --workers processes). "
         "Unknown flags go to Beam (e.g. --runner FlinkRunner --flink_master=host:8081).",
     )
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--input", required=True, help="dataset root (see docs for the expected layouts)")
     p.add_argument("--output", required=True, help="output folder (this dataset's old shards are replaced)")
     p.add_argument("--no-flow", action="store_true", help="skip TV-L1 flow targets (has_flow=0 everywhere)")
-    p.add_argument("--workers", type=_positive, default=1, help="DirectRunner processes (default 1)")
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="local worker processes: FnApiRunner, or the local Dask cluster of --runner dask (default 1)")
+    p.add_argument("--dask-address", metavar="ADDR",
+                   help="with --runner dask: scheduler to run on, e.g. tcp://HOST:8786 (default: a local cluster)")
     p.add_argument("--labels", help="labels CSV for emotionet/folder (file column + AU columns)")
     p.add_argument("--aus", type=_aus, help="AU set of the records: a dataset name or e.g. 1,2,4 (default per dataset)")
     p.add_argument("--max-frames-per-sequence", type=_positive, help="at most N frames per sequence/video")

@@ -10,6 +10,8 @@
 | has_flow      | int64          | 1 when ``flow`` holds a TV-L1 target |
 | flow          | bytes          | float16 little-endian (flow_size, flow_size, 2): (dx, dy) from frame t to t+3, in pixels of the 200x200 aligned frame, sampled on a flow_size grid; empty when has_flow = 0 |
 | flow_size     | int64          | side of the flow grid (default 100) |
+| flow_preset   | bytes          | TV-L1 settings the target came from (e.g. ``fast``, ``opencv,size=100``); empty without flow |
+| flow_resolution | int64        | side (px) of the frames TV-L1 ran on (200 = full size); 0 without flow |
 | subject, sequence, dataset | bytes | identity, video/sequence id, dataset name |
 | frame         | int64          | frame index within the sequence (0 for stills) |
 | labeled       | int64          | 1 when at least one AU label is known |
@@ -29,8 +31,8 @@ FLOW_SIZE = 100
 UNKNOWN = -1
 JPEG_QUALITY = 95
 
-SCALAR_INT_KEYS = ("has_landmarks", "has_flow", "flow_size", "frame", "labeled", "fold")
-SCALAR_BYTES_KEYS = ("subject", "sequence", "dataset")
+SCALAR_INT_KEYS = ("has_landmarks", "has_flow", "flow_size", "frame", "labeled", "fold", "flow_resolution")
+SCALAR_BYTES_KEYS = ("subject", "sequence", "dataset", "flow_preset")
 
 
 @dataclass
@@ -47,6 +49,8 @@ class FaceRecord:
     landmarks: Optional[np.ndarray] = None  # (68, 2) aligned
     flow: Optional[np.ndarray] = None  # (S, S, 2) float
     fold: int = -1
+    flow_preset: str = ""  # TV-L1 settings of ``flow`` (records carry them so flow kinds are never mixed unknowingly)
+    flow_resolution: int = 0  # side of the frames TV-L1 ran on
     extra: dict = field(default_factory=dict)
 
 
@@ -99,6 +103,8 @@ def to_example_bytes(rec: FaceRecord) -> bytes:
         "frame": ints([int(rec.frame)]),
         "labeled": ints([int(any(v != UNKNOWN for v in labels))]),
         "fold": ints([int(rec.fold)]),
+        "flow_preset": bytes_(rec.flow_preset.encode() if has_flow else b""),
+        "flow_resolution": ints([int(rec.flow_resolution) if has_flow else 0]),
     }
     return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString()
 

@@ -16,7 +16,7 @@ instead (3 scales, 3 warps) is slower *and* loses large motions such as a jaw dr
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -39,6 +39,23 @@ class TVL1Params:
     scale_step: float = 0.8
     gamma: float = 0.0
     median_filtering: int = 5
+    # Side (px) the two aligned frames are area-downscaled to before TV-L1; 0 = their own size (200).
+    # The flow is scaled back to the frame's pixels, so targets keep their unit at any size.
+    size: int = 0
+    name: str = field(default="", compare=False)  # the spec it was parsed from, recorded with the targets
+
+    def __post_init__(self):
+        if self.size < 0 or 0 < self.size < 16:
+            raise ValueError(f"TV-L1 size must be 0 (full size) or >= 16 px, got {self.size}")
+
+    @property
+    def label(self) -> str:
+        """What records and reports call these settings: the preset spec, or ``custom``."""
+        return self.name or "custom"
+
+    def resolution(self, native: int) -> int:
+        """Side at which flow is computed for frames of side ``native``."""
+        return min(self.size, native) if self.size else native
 
     @classmethod
     def preset(cls, name: str) -> "TVL1Params":
@@ -50,7 +67,7 @@ class TVL1Params:
         }
         if name not in presets:
             raise ValueError(f"unknown TV-L1 preset {name!r}; choose from {', '.join(presets)}")
-        return presets[name]
+        return presets[name].replace(name=name)
 
     @classmethod
     def parse(cls, spec: str) -> "TVL1Params":
@@ -60,7 +77,7 @@ class TVL1Params:
         if parts and "=" not in parts[0]:
             base = parts.pop(0)
         params = cls.preset(base)
-        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        fields = {f.name: f.type for f in dataclasses.fields(cls) if f.name != "name"}
         changes = {}
         for part in parts:
             key, _, value = part.partition("=")
@@ -72,7 +89,8 @@ class TVL1Params:
                 changes[key] = int(value) if fields[key] == "int" else float(value)
             except ValueError:
                 raise ValueError(f"bad TV-L1 value in {part!r}") from None
-        return params.replace(**changes)
+        label = ",".join([base] + [f"{k.rstrip('_')}={v:g}" for k, v in changes.items()])
+        return params.replace(name=label, **changes)
 
     def replace(self, **changes) -> "TVL1Params":
         return dataclasses.replace(self, **changes)
@@ -108,24 +126,48 @@ class TVL1Flow:
         return self._algo
 
     def compute(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """(H, W, 2) float32 flow (dx, dy) from ``prev`` to ``nxt`` at their resolution."""
+        """(H, W, 2) float32 flow (dx, dy) from ``prev`` to ``nxt``, in their pixels and at their resolution."""
+        flow = self._calc(prev, nxt)
+        h, w = np.asarray(prev).shape[:2]
+        return flow if flow.shape[:2] == (h, w) else _resize(flow, (h, w))
+
+    def target(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """(size, size, 2) float16 training target: flow in the frames' pixels, resampled to the grid."""
+        return resize_flow(self._calc(prev, nxt), self.size).astype(np.float16)
+
+    def _calc(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Flow at ``params.size`` (frames area-downscaled first), values in the input frames' pixels."""
+        import cv2
+
         a, b = _grey(prev), _grey(nxt)
         if a.shape != b.shape:
             raise ValueError(f"frames differ in size: {a.shape} vs {b.shape}")
-        return self._get().calc(a, b, None)
-
-    def target(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        """(size, size, 2) float16 training target: flow at full resolution, resampled to the grid."""
-        return resize_flow(self.compute(prev, nxt), self.size).astype(np.float16)
+        h, w = a.shape
+        side = self.params.size
+        if not side or side >= max(h, w):
+            return self._get().calc(a, b, None)
+        sh, sw = max(1, round(h * side / max(h, w))), max(1, round(w * side / max(h, w)))
+        a = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA)
+        b = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA)
+        flow = self._get().calc(a, b, None)
+        flow[..., 0] *= w / sw  # back to the input frames' pixel unit
+        flow[..., 1] *= h / sh
+        return flow
 
 
 def resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
-    """Area-resamples a flow field to ``size`` x ``size``; values keep their pixel unit."""
-    import cv2
-
+    """Resamples a flow field to ``size`` x ``size`` (area when shrinking, bilinear when growing); values keep their unit."""
     if flow.shape[:2] == (size, size):
         return flow.astype(np.float32)
-    return cv2.resize(flow.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return _resize(flow, (size, size))
+
+
+def _resize(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    h, w = shape
+    shrink = h <= flow.shape[0] and w <= flow.shape[1]
+    return cv2.resize(flow.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

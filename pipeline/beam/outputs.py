@@ -23,11 +23,20 @@ STATS_FILE = "stats.json"
 DEAD_LETTER_FILE = "dead_letter.jsonl"
 LABEL_ISSUES_FILE = "label_issues.jsonl"
 REPORT_FILE = "report.json"
+SHARDS_FILE = "shards.json"  # the staged shard files a finished pipeline wrote (pipeline.beam.sinks)
 
 
 def publish(staging: str, output_dir: str, name: str, num_folds: int, listing: Listing) -> dict:
-    """Replaces ``name``'s shards in ``output_dir/fold-*`` with the staged ones; returns the report body."""
+    """Replaces ``name``'s shards in ``output_dir/fold-*`` with the staged ones; returns the report body.
+
+    The staged files are those ``shards.json`` lists (see ``pipeline.beam.sinks``), renamed to
+    ``<name>-SSSSS-of-NNNNN.tfrecord.gz`` per fold; a fold without examples gets no shard.
+    """
     stats = json.loads(_read(os.path.join(staging, STATS_FILE)) or "null") or new_stats()
+    staged = listed_shards(staging)
+    missing = [p for paths in staged.values() for p in paths if not FileSystems.exists(p)]
+    if missing:  # never publish a partial set: the old output stays as it was
+        raise RuntimeError(f"{len(missing)} shard file(s) listed by the pipeline are missing, e.g. {missing[0]}")
     shard_re = re.compile(rf"^{re.escape(name)}-\d{{5}}-of-\d{{5}}{re.escape(SHARD_SUFFIX)}$")
     old = [m.path for m in _match(os.path.join(output_dir, "fold-*", f"{name}-*{SHARD_SUFFIX}"))]
     old = [p for p in old if shard_re.match(os.path.basename(p))]
@@ -35,11 +44,11 @@ def publish(staging: str, output_dir: str, name: str, num_folds: int, listing: L
         FileSystems.delete(old)
     folds = {}
     for k in range(num_folds):
-        src = [m.path for m in _match(os.path.join(staging, f"fold-{k}", f"{name}-*{SHARD_SUFFIX}"))]
+        src = staged.get(k, [])
         dest_dir = os.path.join(output_dir, f"fold-{k}")
         if not FileSystems.exists(dest_dir):
             FileSystems.mkdirs(dest_dir)
-        dest = [os.path.join(dest_dir, os.path.basename(s)) for s in src]
+        dest = [os.path.join(dest_dir, f"{name}-{i:05d}-of-{len(src):05d}{SHARD_SUFFIX}") for i in range(len(src))]
         if src:
             FileSystems.rename(src, dest)
         entry = stats["folds"].get(str(k), {"examples": 0, "labeled": 0, "with_flow": 0, "subjects": []})
@@ -69,6 +78,15 @@ def publish(staging: str, output_dir: str, name: str, num_folds: int, listing: L
         "folds": folds,
         "stage_seconds": {k: round(v, 3) for k, v in sorted(stats["seconds"].items())},
     }
+
+
+def listed_shards(staging: str) -> dict[int, list[str]]:
+    """Fold -> the staged shard files the finished pipeline listed in ``shards.json`` (sorted)."""
+    entries = json.loads(_read(os.path.join(staging, SHARDS_FILE)) or "[]")
+    out: dict[int, list[str]] = {}
+    for e in entries:
+        out.setdefault(int(e["fold"]), []).append(e["path"])
+    return {k: sorted(set(v)) for k, v in out.items()}
 
 
 def _match(pattern: str) -> list:

@@ -1,7 +1,8 @@
 """Face preprocessing on Beam: work items -> aligned faces (+ TV-L1 flow) -> sharded TFRecords per fold.
 
-``run_preprocess`` lists a dataset, runs the pipeline (DirectRunner by default, any Beam runner
-through ``beam_args``) into a staging folder next to the output, then publishes it:
+``run_preprocess`` lists a dataset, runs the pipeline (Beam's local FnApiRunner by default, Dask with
+``runner="dask"``, any Beam runner through ``beam_args``) into a staging folder next to the output,
+then publishes it:
 
     <out>/fold-<k>/<name>-SSSSS-of-NNNNN.tfrecord.gz   examples of subjects in fold k
     <out>/report.json                                   accounting, per-fold counts, timings
@@ -10,12 +11,13 @@ through ``beam_args``) into a staging folder next to the output, then publishes 
 
 Re-running into the same output replaces this dataset's shards (other datasets' shards in the
 same fold folders are kept), so examples are never duplicated; a failed run leaves the old
-output untouched. ``build_pipeline`` adds the same transforms to a caller's ``beam.Pipeline``.
+output untouched. ``build_pipeline`` adds the same transforms to a caller's ``beam.Pipeline``: one
+chain of ParDos ending in one sink (``pipeline.beam.sinks``), the shape every runner executes alike.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import re
@@ -24,25 +26,18 @@ import uuid
 from typing import Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from keras_au.datasets import NUM_FOLDS, WorkItem, list_dataset
-from keras_au.flow import TVL1Params
-from pipeline.beam.outputs import (
-    DEAD_LETTER_FILE,
-    LABEL_ISSUES_FILE,
-    REPORT_FILE,
-    SHARD_SUFFIX,
-    STATS_FILE,
-    delete_tree,
-    publish,
-    write_json,
-)
+from keras_au.data.schema import FLOW_SIZE, IMAGE_SIZE
+from keras_au.flow import DEFAULT_PRESET, TVL1Params
+from pipeline.beam import dask_cluster
+from pipeline.beam.outputs import REPORT_FILE, delete_tree, publish, write_json
 from pipeline.beam.progress import Progress
 from pipeline.beam.sequence import PreprocessOptions, SequenceProcessor
-from pipeline.beam.stats import merge, merge_all, new_stats
+from pipeline.beam.sinks import write_outputs
+from pipeline.beam.stats import new_stats
 
 log = logging.getLogger("keras_au.preprocess")
 
@@ -50,8 +45,14 @@ PROGRESS_DIR = "progress"
 LOCAL_RUNNERS = ("directrunner", "direct", "switchingdirectrunner", "bundlebasedirectrunner", "prismrunner")
 
 
+_PROCESSORS: dict = {}  # per worker process: options -> SequenceProcessor (dlib's models load once)
+
+
 class ProcessItemsFn(beam.DoFn):
-    """Work item -> ``(fold, example bytes)``; skips, label issues and stats go to tagged outputs."""
+    """Work item -> ``("example", fold, bytes, key)``, ``("skip", dict)``, ``("issue", dict)``, ``("stats", dict)``.
+
+    One output with a kind field instead of tagged outputs: the DaskRunner does not separate tags.
+    """
 
     def __init__(self, options: PreprocessOptions, progress_dir: Optional[str] = None):
         self.options = options
@@ -60,10 +61,14 @@ class ProcessItemsFn(beam.DoFn):
     def setup(self):
         import cv2
 
-        # dlib/OpenCV objects are not picklable: built here, once per worker.
+        # dlib/OpenCV objects are not picklable: built here. The DaskRunner calls setup once per
+        # partition, so the processor is kept for the worker process's lifetime.
         cv2.setNumThreads(self.options.opencv_threads)
-        self.processor = SequenceProcessor(self.options)
-        self.processor.warm_up()
+        if self.options not in _PROCESSORS:
+            processor = SequenceProcessor(self.options)
+            processor.warm_up()
+            _PROCESSORS[self.options] = processor
+        self.processor = _PROCESSORS[self.options]
         self.frames = Metrics.counter("keras_au", "frames_read")
         self.written = Metrics.counter("keras_au", "examples_written")
         self.items = Metrics.counter("keras_au", "items")
@@ -73,17 +78,10 @@ class ProcessItemsFn(beam.DoFn):
         self._done = [0, 0, time.monotonic()]  # items, frames, time of the last log line
 
     def process(self, item: WorkItem):
-        for kind, *payload in self.processor.process(item):
-            if kind == "example":
-                yield payload[0], payload[1]
-            elif kind == "skip":
-                yield beam.pvalue.TaggedOutput("dead", json.dumps(payload[0], sort_keys=True))
-            elif kind == "issue":
-                yield beam.pvalue.TaggedOutput("issues", json.dumps(payload[0], sort_keys=True))
-            else:
-                stats = payload[0]
-                yield beam.pvalue.TaggedOutput("stats", stats)
-                self._count(stats)
+        for rec in self.processor.process(item):
+            if rec[0] == "stats":
+                self._count(rec[1])
+            yield rec
 
     def _count(self, stats: dict) -> None:
         self.items.inc()
@@ -101,20 +99,6 @@ class ProcessItemsFn(beam.DoFn):
             log.info("keras-au preprocess worker %d: %d items, %d frames", os.getpid(), *self._done[:2])
 
 
-class MergeStatsFn(beam.CombineFn):
-    def create_accumulator(self):
-        return new_stats()
-
-    def add_input(self, acc, stats):
-        return merge(acc, stats)
-
-    def merge_accumulators(self, accs):
-        return merge_all(accs)
-
-    def extract_output(self, acc):
-        return acc
-
-
 def build_pipeline(
     p: beam.Pipeline,
     items: Sequence[WorkItem],
@@ -124,40 +108,22 @@ def build_pipeline(
     num_folds: int = NUM_FOLDS,
     num_shards: int = 0,
     progress_dir: Optional[str] = None,
-) -> dict:
+) -> beam.PCollection:
     """Adds the preprocessing transforms to ``p``; everything is written below ``work_dir``.
 
-    Shards go to ``work_dir/fold-<k>/<name>-*.tfrecord.gz``; merged stats to ``stats.json``, skipped
-    frames to ``dead_letter.jsonl``, label issues to ``label_issues.jsonl``. Returns the PCollections.
+    Examples go to ``work_dir/parts/fold-<k>/`` (listed in ``shards.json``; ``publish`` names them),
+    merged stats to ``stats.json``, skipped frames to ``dead_letter.jsonl``, label issues to
+    ``label_issues.jsonl``. ``num_shards`` > 0 groups each fold into that many shards (a shuffle);
+    0 writes one file per fold and bundle. Returns the last PCollection (the written side files).
+    ``name`` and ``num_folds`` are kept for callers; folds come from the items.
     """
-    out = (
+    records = (
         p
         | "ListItems" >> beam.Create(list(items))
         | "Spread" >> beam.Reshuffle()  # one long sequence must not pin every item to one worker
-        | "Faces"
-        >> beam.ParDo(ProcessItemsFn(options, progress_dir)).with_outputs("dead", "issues", "stats", main="examples")
+        | "Faces" >> beam.ParDo(ProcessItemsFn(options, progress_dir))
     )
-    folds = out.examples | "ByFold" >> beam.Partition(lambda kv, n: kv[0] % n, num_folds)
-    for k in range(num_folds):
-        _ = (
-            folds[k]
-            | f"Fold{k}Bytes" >> beam.Values()
-            | f"WriteFold{k}" >> beam.io.WriteToTFRecord(
-                os.path.join(work_dir, f"fold-{k}", name),
-                file_name_suffix=SHARD_SUFFIX,
-                num_shards=num_shards,
-                compression_type=CompressionTypes.GZIP,
-            )
-        )
-    _ = (
-        out.stats
-        | "MergeStats" >> beam.CombineGlobally(MergeStatsFn())
-        | "StatsJson" >> beam.Map(json.dumps)
-        | "WriteStats" >> beam.io.WriteToText(os.path.join(work_dir, STATS_FILE), shard_name_template="")
-    )
-    for tag, filename in (("dead", DEAD_LETTER_FILE), ("issues", LABEL_ISSUES_FILE)):
-        _ = out[tag] | f"Write_{tag}" >> beam.io.WriteToText(os.path.join(work_dir, filename), shard_name_template="")
-    return {"examples": out.examples, "stats": out.stats, "dead": out.dead, "issues": out.issues, "folds": folds}
+    return write_outputs(records, work_dir, num_shards)
 
 
 def pipeline_args(workers: int = 1, beam_args: Optional[Sequence[str]] = None) -> list[str]:
@@ -216,25 +182,36 @@ def run_preprocess(
     aus: Optional[Sequence[int]] = None,
     max_frames_per_sequence: Optional[int] = None,
     frame_step: int = 1,
-    tvl1: str | TVL1Params = "fast",
+    tvl1: str | TVL1Params = DEFAULT_PRESET,
     num_folds: int = NUM_FOLDS,
     num_shards: int = 0,
     min_face_size: int = 40,
     detect_max_side: int = 1024,
     name: Optional[str] = None,
     progress: bool = True,
+    runner: Optional[str] = None,
+    dask_address: Optional[str] = None,
 ) -> dict:
     """Preprocesses ``dataset`` (bp4d, disfa, emotionet, folder) under ``input_dir`` into ``output_dir``.
 
-    Returns the report (also written to ``<output_dir>/report.json``). ``beam_args`` are passed to
-    Beam unchanged (``--runner``, ``--flink_master`` ...); without a runner a DirectRunner with
-    ``workers`` processes is used. ``tvl1`` is a preset name plus overrides (``"fast"``,
-    ``"opencv,warps=3"``) or ``TVL1Params``.
+    Returns the report (also written to ``<output_dir>/report.json``). ``runner="dask"`` runs on the
+    Dask scheduler at ``dask_address``, or on a local cluster of ``workers`` processes started for
+    the run. ``beam_args`` are passed to Beam unchanged (``--runner``, ``--flink_master`` ...); without
+    a runner the local FnApiRunner with ``workers`` processes is used. ``tvl1`` is a preset name plus
+    overrides (``"fast"``, ``"opencv,warps=3"``) or ``TVL1Params``.
     """
     t_start = time.perf_counter()
     name = name or dataset.lower()
     if not re.fullmatch(r"[A-Za-z0-9_.]+", name):
         raise ValueError(f"dataset name {name!r} may only hold letters, digits, '_' and '.' (it prefixes shard files)")
+    beam_args = list(beam_args or [])
+    if runner:
+        beam_args = dask_cluster._drop_value(beam_args, "--runner") + [f"--runner={runner}"]
+    use_dask = dask_cluster.is_dask(_flag(beam_args, "runner")) or (bool(dask_address) and not _flag(beam_args, "runner"))
+    if dask_address and not use_dask:
+        raise ValueError(f"--dask-address {dask_address} needs --runner dask (got --runner {_flag(beam_args, 'runner')})")
+    if use_dask:
+        dask_cluster.require_dask()  # before listing a large dataset
     listing = list_dataset(dataset, input_dir, labels=labels, aus=aus, num_folds=num_folds)
     params = tvl1 if isinstance(tvl1, TVL1Params) else TVL1Params.parse(tvl1)
     options = PreprocessOptions(
@@ -246,25 +223,23 @@ def run_preprocess(
         detect_max_side=detect_max_side,
         dataset_name=name,
     )
-    args = pipeline_args(workers, beam_args)
-    runner = _flag(args, "runner") or "DirectRunner"
-    local = runner.lower() in LOCAL_RUNNERS and "://" not in output_dir
-    beam_options = PipelineOptions(args)
-    runner_obj = _direct_runner(beam_options) if _flag(args, "runner") is None else None
     staging = os.path.join(output_dir, f".staging-{name}-{uuid.uuid4().hex[:8]}")
-    progress_dir = os.path.join(staging, PROGRESS_DIR) if local and progress else None
-    if "://" not in output_dir:
-        os.makedirs(progress_dir or staging, exist_ok=True)
     t_list = time.perf_counter()
-    log.info("preprocess %s: %d work items from %s, runner %s", name, len(listing.items), input_dir, runner)
     try:
-        p = beam.Pipeline(runner=runner_obj, options=beam_options)
-        build_pipeline(p, listing.items, staging, options, name, num_folds, num_shards, progress_dir)
-        with Progress(progress_dir, len(listing.items), enabled=progress_dir is not None):
-            result = p.run()
-            state = result.wait_until_finish()
-        if str(state).split(".")[-1] not in ("DONE", "UNKNOWN"):
-            raise RuntimeError(f"Beam pipeline ended in state {state}")
+        with _engine(use_dask, dask_address, workers, beam_args, len(listing.items)) as (engine_args, local, n_workers):
+            args = engine_args
+            runner_name = _flag(args, "runner") or "DirectRunner"
+            local = local and "://" not in output_dir
+            progress_dir = os.path.join(staging, PROGRESS_DIR) if local and progress else None
+            if "://" not in output_dir:
+                os.makedirs(progress_dir or staging, exist_ok=True)
+            log.info("preprocess %s: %d work items from %s, runner %s", name, len(listing.items), input_dir, runner_name)
+            beam_options = PipelineOptions(args)
+            runner_obj = _direct_runner(beam_options) if _flag(args, "runner") is None else None
+            p = beam.Pipeline(runner=runner_obj, options=beam_options)
+            build_pipeline(p, listing.items, staging, options, name, num_folds, num_shards, progress_dir)
+            with Progress(progress_dir, len(listing.items), enabled=progress_dir is not None):
+                result = _run(p, runner_name)
         t_run = time.perf_counter()
         report = publish(staging, output_dir, name, num_folds, listing)
     finally:
@@ -273,12 +248,16 @@ def run_preprocess(
         dataset=name,
         input=os.path.abspath(input_dir),
         output=output_dir,
-        runner=runner,
-        workers=int(_flag(args, "direct_num_workers") or 0) if runner.lower() in LOCAL_RUNNERS else None,
-        beam_args=list(beam_args or []),
+        runner=runner_name,
+        workers=n_workers,
+        beam_args=beam_args,
+        engine_args=list(args),  # what Beam got: beam_args plus the runner's flags chosen here
         options={**options.to_dict(), "num_folds": num_folds, "labels": listing.labels_file},
-        counters=_counters(result),
+        # What the records' flow means (also in each record: flow_preset, flow_resolution).
+        flow_target={"enabled": flow, "preset": params.label, "resolution": params.resolution(IMAGE_SIZE),
+                     "grid": FLOW_SIZE},
     )
+    report.update(_counters(result, report))
     t_end = time.perf_counter()
     report["timings"] = _timings(report, t_list - t_start, t_run - t_list, t_end - t_run)
     write_json(os.path.join(output_dir, REPORT_FILE), report)
@@ -287,6 +266,37 @@ def run_preprocess(
         name, report["frames_read"], report["examples_written"], sum(report["skipped"].values()), report["skipped"],
     )  # fmt: skip
     return report
+
+
+@contextlib.contextmanager
+def _engine(use_dask: bool, address: Optional[str], workers: int, beam_args: list[str], items: int):
+    """Yields (Beam args, workers share this file system, worker count) for the chosen engine."""
+    if not use_dask:
+        args = pipeline_args(workers, beam_args)
+        runner = _flag(args, "runner") or "DirectRunner"
+        local = runner.lower() in LOCAL_RUNNERS
+        yield args, local, int(_flag(args, "direct_num_workers") or 0) if local else None
+        return
+    with dask_cluster.dask_cluster(address, workers) as cluster:
+        yield dask_cluster.runner_args(cluster, items, beam_args), cluster.local, cluster.workers
+
+
+def _run(p: beam.Pipeline, runner: str):
+    """Runs ``p`` to the end; a failed run raises (the caller keeps the old output)."""
+    result = p.run()
+    try:
+        state = result.wait_until_finish()
+    except Exception as e:
+        if dask_cluster.is_dask(runner):  # e.g. distributed's KilledWorker after repeated worker deaths
+            raise RuntimeError(f"the Dask run failed ({type(e).__name__}: {e}); the output folder is unchanged") from e
+        raise
+    finally:
+        client = getattr(result, "client", None)
+        if client is not None:  # the DaskRunner opens a client and never closes it
+            client.close()
+    if str(state).split(".")[-1] not in ("DONE", "UNKNOWN"):
+        raise RuntimeError(f"Beam pipeline ended in state {state}")
+    return result
 
 
 def _timings(report: dict, list_s: float, pipeline_s: float, publish_s: float) -> dict:
@@ -301,10 +311,23 @@ def _timings(report: dict, list_s: float, pipeline_s: float, publish_s: float) -
     }
 
 
-def _counters(result) -> dict:
-    """Beam counters when the runner can report them (DirectRunner can; some portable runners cannot)."""
+def _counters(result, report: dict) -> dict:
+    """Beam's counters when the runner reports them; otherwise the same names from the report's accounting.
+
+    The DaskRunner has no metrics (``NotImplementedError``), some portable runners neither; the
+    accounting in stats.json is authoritative on every runner, so it fills in.
+    """
     try:
         res = result.metrics().query()
-        return {f"{c.key.metric.namespace}:{c.key.metric.name}": c.committed for c in res["counters"]}
-    except Exception:  # not supported by every runner: the report's own accounting is authoritative
-        return {}
+        counters = {f"{c.key.metric.namespace}:{c.key.metric.name}": c.committed for c in res["counters"]}
+        if counters:
+            return {"counters": counters, "counters_source": "beam"}
+    except Exception:
+        pass
+    counters = {
+        "keras_au:items": report["items"],
+        "keras_au:frames_read": report["frames_read"],
+        "keras_au:examples_written": report["examples_written"],
+    }
+    counters.update({f"keras_au.skipped:{k}": v for k, v in report["skipped"].items()})
+    return {"counters": counters, "counters_source": "report"}

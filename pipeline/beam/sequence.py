@@ -84,7 +84,10 @@ class SequenceProcessor:
         self.detector.detect(np.full((64, 64, 3), 128, np.uint8))
 
     def process(self, item: WorkItem) -> Iterator[tuple]:
-        """Yields ``("example", fold, bytes)``, ``("skip", dict)``, ``("issue", dict)``, then ``("stats", dict)``."""
+        """Yields ``("example", fold, bytes, key)``, ``("skip", dict)``, ``("issue", dict)``, then ``("stats", dict)``.
+
+        ``key`` (``subject/sequence/frame``) names the example: sharding hashes it, tests compare by it.
+        """
         run = _ItemRun(self, item)
         yield from run.run()
         if run.issue:
@@ -256,6 +259,8 @@ class _ItemRun:
             landmarks=frame.landmarks,
             flow=flow,
             fold=item.fold,
+            flow_preset=self.opt.tvl1.label,
+            flow_resolution=self.opt.tvl1.resolution(frame.image.shape[0]),
         )
         try:
             data = to_example_bytes(rec)
@@ -269,7 +274,7 @@ class _ItemRun:
         entry["with_flow"] += int(flow is not None)
         if item.subject not in entry["subjects"]:
             entry["subjects"].append(item.subject)
-        return "example", item.fold, data
+        return "example", item.fold, data, f"{item.subject}|{item.sequence}|{frame.index}"
 
     def _skip(self, path: str, index: int, reason: str, message: str, read: bool = False) -> tuple:
         if read:  # the file itself failed before any frame: it counts as one frame read and skipped
