@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model (rtatl, backbone_t, backbone_g, ofe, roii, wild)")
+    p = sub.add_parser("train", help="train a model (RTATL and its Table 1 rows, or wild)")
     p.add_argument("--model", required=True, choices=registry.model_names())
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs, run.json)")
     p.add_argument("--data", help="RTATL: preprocessing output (fold-<k>/ shards)")
@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--labeled-subjects", type=int, metavar="N",
+                   help="RTATL: keep a seeded subset of N training subjects' labels (paper Fig. 4); drop the rest")
+    p.add_argument("--demote-unlabeled", action="store_true", default=None,
+                   help="RTATL: with --labeled-subjects, move the other subjects' frames into the unlabeled stream")
     p.add_argument("--weights", help="local ImageNet weights file for the ResNet-18 (none are downloaded)")
     p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="jit_compile the train step")
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None)

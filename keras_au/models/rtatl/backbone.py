@@ -53,9 +53,12 @@ class RTATLBackbone(keras.layers.Layer):
         self.resnet = resnet18(cfg.resnet_width, name="resnet18")
         if weights_path:
             load_resnet_weights(self.resnet, weights_path)
-        self.fpn = FPNFusion(cfg.fpn_channels, name="fpn_fusion")
-        self.roi_modules = RoIModules(a, cfg.roi_channels, cfg.dim, cfg.roi_impl, name="roi_modules")
-        if cfg.relation == "gcn":
+        self.fpn = None if cfg.relation == "none" else FPNFusion(cfg.fpn_channels, name="fpn_fusion")
+        self.roi_modules = None if cfg.relation == "none" else \
+            RoIModules(a, cfg.roi_channels, cfg.dim, cfg.roi_impl, name="roi_modules")
+        if cfg.relation == "none":
+            self.relation = None
+        elif cfg.relation == "gcn":
             self.relation = AURelationGCN(a, cfg.dim, cfg.gcn_layers, cfg.prior_graph, name="au_relation_gcn")
         else:
             self.relation = AURelationTransformer(a, cfg.dim, cfg.heads, cfg.ffn_dim, cfg.dropout, name="au_relation")
@@ -93,6 +96,10 @@ class RTATLBackbone(keras.layers.Layer):
         """Normalised image + sanitised landmarks -> logits, probs, RoI tokens, attended tokens, global maps."""
         cfg = self.cfg
         c2, c3, c4, c5 = self.resnet(ops.cast(normed, self.compute_dtype), training=training)
+        if self.roi_modules is None:  # ResNet-18 + global FC only
+            logits = self.heads(None, c5)
+            return {"logits": logits["fused"], "roi_logits": logits["roi"], "global_logits": logits["global"],
+                    "probs": ops.sigmoid(logits["fused"]), "tokens": None, "attended": None, "global_maps": c5}
         fused = self.fpn([c2, c3, c4, c5], training=training)
         centers = tf.reshape(self.au_centers(landmarks), (-1, 2 * cfg.num_aus, 2))
         crops = crop_bilinear(fused, to_map_coords(centers, FEATURE_STRIDE), cfg.roi_size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -33,13 +33,25 @@ DEFAULT_MEAN_LANDMARKS_200 = (
     (98.6, 132.1), (105.8, 131.0), (124.2, 128.6), (106.0, 135.8), (99.2, 136.2), (91.7, 136.2),
 )
 
-# Paper Table 1 rows: model name -> (relation, RoI inpainting, optical-flow estimation)
-VARIANTS: dict[str, tuple[str, bool, bool]] = {
-    "backbone_g": ("gcn", False, False),
-    "backbone_t": ("transformer", False, False),
-    "ofe": ("transformer", False, True),
-    "roii": ("transformer", True, False),
-    "rtatl": ("transformer", True, True),
+class Variant(NamedTuple):
+    """One row of the paper's Table 1: AU relation, RoI inpainting, flow estimation, other pretext task."""
+
+    relation: str
+    roii: bool = False
+    ofe: bool = False
+    pretext: Optional[str] = None  # "rotation", "exemplar" or "jigsaw" (the self-supervised baselines)
+
+
+# Paper Table 1 rows, in its order. Jigsaw uses ResNet-18 alone ("no RoI modules": relation "none").
+VARIANTS: dict[str, Variant] = {
+    "backbone_g": Variant("gcn"),
+    "backbone_t": Variant("transformer"),
+    "rotation": Variant("transformer", pretext="rotation"),
+    "exemplar": Variant("transformer", pretext="exemplar"),
+    "jigsaw": Variant("none", pretext="jigsaw"),
+    "ofe": Variant("transformer", ofe=True),
+    "roii": Variant("transformer", roii=True),
+    "rtatl": Variant("transformer", roii=True, ofe=True),
 }
 
 
@@ -65,7 +77,7 @@ class ModelConfig:
     heads: int = 8  # paper
     ffn_dim: int = 2048  # choice: transformer feed-forward width (PyTorch nn.Transformer default)
     dropout: float = 0.1  # choice: PyTorch default
-    relation: str = "transformer"  # "transformer" (Backbone^T) or "gcn" (Backbone^G)
+    relation: str = "transformer"  # "transformer" (Backbone^T), "gcn" (Backbone^G) or "none" (ResNet-18 + FC)
     gcn_layers: int = 2  # choice
     prior_graph: Optional[list] = None  # A x A label co-occurrence prior (GCN); identity when None
     global_hidden: int = 0  # choice: hidden units of the global FC (0 = one linear layer)
@@ -101,8 +113,19 @@ class TrainConfig:
     lambda_cls: float = 0.1  # lambda2 (paper)
     lambda_flow: float = 0.2  # lambda_f (paper)
     unlabeled_fraction: float = 0.5  # choice: share of unlabeled examples per batch when --unlabeled is given
-    intact_max_blanked: float = 0.25  # choice: an AU's L_sup is kept when <= this share of its RoIs is blanked
+    # Paper: "L_sup is computed only on AUs whose regions are intact". "shared_centres": the blanked AU and the
+    # AUs with the same centres (12/14/15, 23/24) drop out; "overlap": every AU with > intact_max_blanked of
+    # one of its RoIs blanked drops out (the first implementation; drops about half of the labels).
+    sup_mask: str = "shared_centres"
+    intact_max_blanked: float = 0.25  # only for sup_mask="overlap"
+    blank_fraction: float = 1.0  # share of images whose AU patches are blanked (paper: ambiguous; measured)
+    pseudo_source: str = "intact"  # pseudo-labels for C: "intact" (no-gradient pass on the unblanked image) or
+    # "blanked" (the training pass, where the AU itself is blanked: the first implementation)
     pseudo_threshold: float = 0.5  # pseudo-labels for unlabeled images (C losses)
+    lambda_pretext: float = 1.0  # choice: weight of the rotation/exemplar/jigsaw loss (paper gives none)
+    exemplar_temperature: float = 0.1  # choice: InfoNCE temperature (SimCLR's range)
+    jigsaw_permutations: int = 100  # Noroozi & Favaro's smaller permutation set (max. Hamming distance)
+    grad_probe_every: int = 0  # every N steps log per-loss gradient norms on the backbone (0: off)
     # Not in the paper (plain BCE): weight positives per AU by negatives/positives of the training labels.
     balance_sup: bool = False
     sup_pos_weight: Optional[list] = None  # filled by `train` when balance_sup is set
@@ -124,11 +147,15 @@ class RTATLConfig:
 
     @property
     def roii(self) -> bool:
-        return VARIANTS[self.model_name][1]
+        return VARIANTS[self.model_name].roii
 
     @property
     def ofe(self) -> bool:
-        return VARIANTS[self.model_name][2]
+        return VARIANTS[self.model_name].ofe
+
+    @property
+    def pretext(self) -> Optional[str]:
+        return VARIANTS[self.model_name].pretext
 
     def to_dict(self) -> dict:
         return {"model_name": self.model_name, "model": _jsonable(dataclasses.asdict(self.model)),
@@ -178,7 +205,7 @@ def make_config(model_name: str = "rtatl", preset: str = "paper", aus=None, over
         raise ValueError(f"unknown RTATL variant {model_name!r}; known: {', '.join(VARIANTS)}")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    m = dict(PRESETS[preset]["model"], relation=VARIANTS[model_name][0])
+    m = dict(PRESETS[preset]["model"], relation=VARIANTS[model_name].relation)
     t = dict(PRESETS[preset]["train"])
     if aus is not None:
         m["aus"] = tuple(int(a) for a in aus)
@@ -195,11 +222,24 @@ def make_config(model_name: str = "rtatl", preset: str = "paper", aus=None, over
             t[name] = value
         else:
             raise ValueError(f"unknown config field {key!r}")
-    if m.get("relation", "transformer") not in ("transformer", "gcn"):
-        raise ValueError("relation must be 'transformer' or 'gcn'")
+    if m.get("relation", "transformer") not in RELATIONS:
+        raise ValueError(f"relation must be one of {RELATIONS}")
     cfg = RTATLConfig(model_name=model_name, model=ModelConfig(**m), train=TrainConfig(**t))
     _validate(cfg.model)
+    _validate_train(cfg.train)
     return cfg
+
+
+RELATIONS = ("transformer", "gcn", "none")
+
+
+def _validate_train(t: TrainConfig) -> None:
+    if t.sup_mask not in ("shared_centres", "overlap"):
+        raise ValueError(f"sup_mask must be 'shared_centres' or 'overlap', got {t.sup_mask!r}")
+    if t.pseudo_source not in ("intact", "blanked"):
+        raise ValueError(f"pseudo_source must be 'intact' or 'blanked', got {t.pseudo_source!r}")
+    if not 0.0 <= t.blank_fraction <= 1.0:
+        raise ValueError(f"blank_fraction must be in [0, 1], got {t.blank_fraction}")
 
 
 def _validate(m: ModelConfig) -> None:

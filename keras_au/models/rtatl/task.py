@@ -65,16 +65,18 @@ def record_aus(files: list) -> tuple[int, ...]:
     raise ValueError(f"{files[0]} holds no records")
 
 
-def scan_records(files: list, num_aus: int) -> tuple[np.ndarray, np.ndarray, int]:
+def scan_records(files: list, num_aus: int, subjects: Optional[list] = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Labels (N, A), landmark sum over records with landmarks (68, 2) in the 200 frame, and their count.
 
-    Parses only these keys (no image decoding), so a full dataset scans in seconds.
+    Parses only these keys (no image decoding), so a full dataset scans in seconds. When ``subjects`` is a
+    list, each record's subject id is appended to it.
     """
     import tensorflow as tf
 
     spec = {"au_labels": tf.io.FixedLenFeature([num_aus], tf.int64),
             "landmarks": tf.io.FixedLenFeature([136], tf.float32),
-            "has_landmarks": tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+            "has_landmarks": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+            "subject": tf.io.FixedLenFeature([], tf.string, default_value="")}
     ds = tf.data.Dataset.from_tensor_slices(files).interleave(
         lambda p: tf.data.TFRecordDataset(p, compression_type=tf.where(tf.strings.regex_full_match(p, ".*\\.gz"),
                                                                        "GZIP", "")), cycle_length=4)
@@ -82,6 +84,8 @@ def scan_records(files: list, num_aus: int) -> tuple[np.ndarray, np.ndarray, int
     labels, lm_sum, n_lm = [], np.zeros((68, 2)), 0
     for b in tqdm(ds.as_numpy_iterator(), desc="scan labels/landmarks", unit="x1024", disable=None):
         labels.append(b["au_labels"])
+        if subjects is not None:
+            subjects.extend(x.decode() for x in b["subject"])
         lm = b["landmarks"].reshape(-1, 68, 2)
         ok = (b["has_landmarks"] > 0) & np.all(np.isfinite(lm), axis=(1, 2))
         lm_sum += lm[ok].sum(0)
@@ -103,8 +107,26 @@ def _keep_model_keys(example: dict) -> dict:
     return {k: v for k, v in example.items() if k in MODEL_KEYS}
 
 
-def training_dataset(cfg: RTATLConfig, files: list, unlabeled_files: Optional[list], skip_batches: int = 0):
-    """Deterministic (given ``cfg.train.seed``) repeating batches, labeled and unlabeled mixed."""
+def select_subjects(subjects: list, n: Optional[int], seed: int) -> Optional[list]:
+    """A seeded choice of ``n`` distinct training subjects (paper Fig. 4: "randomly chosen"); None keeps all."""
+    if n is None:
+        return None
+    pool = sorted(set(subjects))
+    if not 1 <= int(n) <= len(pool):
+        raise ValueError(f"--labeled-subjects {n}: the training folds hold {len(pool)} subjects")
+    rng = np.random.default_rng(int(seed))
+    return sorted(str(x) for x in rng.choice(pool, int(n), replace=False))
+
+
+def training_dataset(cfg: RTATLConfig, files: list, unlabeled_files: Optional[list], skip_batches: int = 0,
+                     keep_subjects: Optional[list] = None, demote_unlabeled: bool = False,
+                     stream_sizes: tuple[int, int] = (1, 1)):
+    """Deterministic (given ``cfg.train.seed``) repeating batches, labeled and unlabeled mixed.
+
+    ``keep_subjects`` restricts the labeled stream to those subjects; with ``demote_unlabeled`` the other
+    subjects' frames join the unlabeled stream without labels (mixed with ``unlabeled_files`` in proportion
+    to ``stream_sizes`` = (demoted frames, external unlabeled records)).
+    """
     import tensorflow as tf
 
     from keras_au.data.input_pipeline import InputConfig, build_dataset, mix_datasets, peek_num_aus
@@ -112,17 +134,30 @@ def training_dataset(cfg: RTATLConfig, files: list, unlabeled_files: Optional[li
     m, t = cfg.model, cfg.train
     flow_size = m.flow_size if cfg.ofe else None
 
-    def stream(pattern, num_aus):
+    def stream(pattern, num_aus, subject_filter=None):
         ic = InputConfig(pattern, batch_size=t.batch_size, crop_size=m.input_size, training=True,
                          flow_size=flow_size, num_aus=num_aus, shuffle_buffer=t.shuffle_buffer, seed=t.seed)
-        return build_dataset(ic, batched=False).map(_keep_model_keys)
+        ds = build_dataset(ic, batched=False)
+        if subject_filter is not None:
+            ds = ds.filter(subject_filter)
+        return ds.map(_keep_model_keys)
 
-    labeled = stream(files, m.num_aus)
+    def unlabel(e):  # another AU list (e.g. EmotioNet-6) or demoted frames: every label unknown here
+        return {**e, "au_labels": -tf.ones((m.num_aus,), tf.int32), "labeled": tf.constant(0.0)}
+
+    keep = None if keep_subjects is None else tf.constant(list(keep_subjects))
+    labeled = stream(files, m.num_aus, None if keep is None else lambda e: tf.reduce_any(tf.equal(e["subject"], keep)))
+    unl = []
+    if keep is not None and demote_unlabeled:
+        unl.append(stream(files, m.num_aus, lambda e: tf.logical_not(tf.reduce_any(tf.equal(e["subject"], keep))))
+                   .map(unlabel))
     if unlabeled_files:
-        unl = stream(unlabeled_files, peek_num_aus(unlabeled_files))
-        # Unlabeled records may carry another AU list (e.g. EmotioNet-6): all of them count as unknown here.
-        unl = unl.map(lambda e: {**e, "au_labels": -tf.ones((m.num_aus,), tf.int32), "labeled": tf.constant(0.0)})
-        ds = mix_datasets(labeled, unl, t.unlabeled_fraction, t.batch_size, seed=t.seed)
+        unl.append(stream(unlabeled_files, peek_num_aus(unlabeled_files)).map(unlabel))
+    if unl:
+        if len(unl) == 2:
+            w = np.asarray(stream_sizes, np.float64)
+            unl = [tf.data.Dataset.sample_from_datasets(unl, weights=(w / w.sum()).tolist(), seed=t.seed)]
+        ds = mix_datasets(labeled, unl[0], t.unlabeled_fraction, t.batch_size, seed=t.seed)
     else:
         ds = labeled.batch(t.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return ds.skip(skip_batches) if skip_batches else ds
@@ -134,8 +169,12 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
           steps_per_epoch: Optional[int] = None, batch_size: Optional[int] = None, seed: Optional[int] = None,
           weights: Optional[str] = None, xla: Optional[bool] = None, mixed_precision: Optional[bool] = None,
           resume: bool = True, preset: str = "paper", overrides: Optional[dict] = None, verbose="auto",
-          callbacks: Optional[list] = None, **options) -> dict:
+          callbacks: Optional[list] = None, labeled_subjects: Optional[int] = None, demote_unlabeled: bool = False,
+          **options) -> dict:
     """Trains one variant on folds != ``fold`` of ``data`` (+ ``unlabeled`` records) into ``out``.
+
+    ``labeled_subjects`` keeps a seeded subset of that many training subjects (paper Fig. 4) and drops the
+    rest, or with ``demote_unlabeled`` moves their frames, labels removed, into the unlabeled stream.
 
     Resumes from ``out/checkpoint`` when present, giving the same final weights as an uninterrupted run
     (up to the round-off of multi-threaded CPU kernels): input order, augmentation and in-step randomness
@@ -144,8 +183,9 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
     """
     import keras
 
-    from keras_au.data.input_pipeline import list_files
+    from keras_au.data.input_pipeline import list_files, peek_num_aus
     from keras_au.models.rtatl.checkpoint import EpochCheckpoint, checkpoint_path, load_state
+    from keras_au.models.rtatl.grad_probe import GradientProbe
 
     if not out:
         raise ValueError("--out is required")
@@ -175,7 +215,16 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
         cfg = make_config(model, preset, aus=aus, overrides=overrides, epochs=epochs,
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=seed, xla=xla,
                           mixed_precision=mixed_precision)
-        labels, lm_sum, n_lm = scan_records(train_files, cfg.model.num_aus)
+        subjects: list = []
+        labels, lm_sum, n_lm = scan_records(train_files, cfg.model.num_aus, subjects)
+        if demote_unlabeled and labeled_subjects is None:
+            raise ValueError("--demote-unlabeled needs --labeled-subjects N")
+        keep = select_subjects(subjects, labeled_subjects, cfg.train.seed)
+        kept = np.isin(np.asarray(subjects), keep) if keep is not None else np.ones(len(labels), bool)
+        n_demoted = int((~kept).sum()) if demote_unlabeled else 0
+        n_external = len(scan_records(unlabeled_files, peek_num_aus(unlabeled_files))[0]) \
+            if unlabeled_files and demote_unlabeled else 0
+        labels = labels[kept]
         if n_lm:
             off = (IMAGE_SIZE - cfg.model.input_size) / 2.0
             cfg.model.mean_landmarks = (lm_sum / n_lm - off).round(3).tolist()
@@ -191,7 +240,9 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
         info = {"model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
                 "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "weights": weights,
                 "aus": list(cfg.model.aus), "train_records": int(len(labels)),
-                "train_records_with_landmarks": int(n_lm), "config": cfg.to_dict()}
+                "train_records_with_landmarks": int(n_lm), "train_subjects": sorted(set(subjects)),
+                "labeled_subjects": labeled_subjects, "kept_subjects": keep, "demote_unlabeled": bool(demote_unlabeled),
+                "demoted_records": n_demoted, "unlabeled_records": n_external, "config": cfg.to_dict()}
         with open(run_json, "w") as f:
             json.dump(info, f, indent=2)
 
@@ -205,19 +256,29 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
         with open(history_path) as f:
             history = json.load(f)
     if initial_epoch < t.epochs:
-        ds = training_dataset(cfg, train_files, unlabeled_files, skip_batches=initial_epoch * t.steps_per_epoch)
-        cbs = [EpochCheckpoint(ckpt), keras.callbacks.TensorBoard(os.path.join(out, "logs")), *(callbacks or [])]
+        stream = dict(keep_subjects=info.get("kept_subjects"), demote_unlabeled=bool(info.get("demote_unlabeled")),
+                      stream_sizes=(max(info.get("demoted_records", 1), 1), max(info.get("unlabeled_records", 1), 1)))
+        ds = training_dataset(cfg, train_files, unlabeled_files, skip_batches=initial_epoch * t.steps_per_epoch,
+                              **stream)
+        cbs = [EpochCheckpoint(ckpt), keras.callbacks.TensorBoard(os.path.join(out, "logs"))]
+        probe = None
+        if t.grad_probe_every > 0:
+            probe_batch = next(iter(training_dataset(cfg, train_files, unlabeled_files, **stream)))
+            probe = GradientProbe(probe_batch, t.grad_probe_every, os.path.join(out, "logs", "grad_probe"))
+            cbs.append(probe)
         h = trainer.fit(ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, initial_epoch=initial_epoch,
-                        callbacks=cbs, verbose=verbose)
+                        callbacks=[*cbs, *(callbacks or [])], verbose=verbose)
         for k, v in h.history.items():
             history.setdefault(k, []).extend(float(x) for x in v)
+        if probe is not None:
+            history.setdefault("grad_probe", []).extend(probe.records)
         with open(history_path, "w") as f:
             json.dump(history, f, indent=2)
     info.update(completed_epochs=t.epochs, resumed_from_epoch=initial_epoch if resuming else None,
                 checkpoint=os.path.relpath(ckpt, out))
     with open(run_json, "w") as f:
         json.dump(info, f, indent=2)
-    last = {k: v[-1] for k, v in history.items() if v}
+    last = {k: v[-1] for k, v in history.items() if v and not isinstance(v[-1], dict)}
     return {"run_dir": out, "model": model, "epochs": t.epochs, "resumed_from_epoch": info["resumed_from_epoch"],
             "final_metrics": last}
 

@@ -190,6 +190,9 @@ def test_training_batches_mix_labeled_and_unlabeled(tiny_records, tiny_unlabeled
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_variants_build_their_table1_modules(variant):
     tr = task.build_trainer(make_config(variant, "ci"), compile=False)
-    relation, roii, ofe = VARIANTS[variant]
-    assert hasattr(tr, "generator") == roii and hasattr(tr, "discriminator") == roii and hasattr(tr, "flow_head") == ofe
-    assert type(tr.backbone.relation).__name__ == ("AURelationGCN" if relation == "gcn" else "AURelationTransformer")
+    v = VARIANTS[variant]
+    assert hasattr(tr, "generator") == v.roii and hasattr(tr, "discriminator") == v.roii
+    assert hasattr(tr, "flow_head") == v.ofe and (tr.pretext_head is not None) == (v.pretext is not None)
+    expected = {"gcn": "AURelationGCN", "transformer": "AURelationTransformer", "none": "NoneType"}[v.relation]
+    assert type(tr.backbone.relation).__name__ == expected
+    assert (tr.backbone.roi_modules is None) == (variant == "jigsaw")  # "ResNet-18 alone, no RoI modules"
