@@ -117,7 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aus", type=_aus, help="AU set of the records: a dataset name or e.g. 1,2,4 (default per dataset)")
     p.add_argument("--max-frames-per-sequence", type=_positive, help="at most N frames per sequence/video")
     p.add_argument("--frame-step", type=_positive, default=1, help="keep every N-th frame (flow still uses t+3)")
-    p.add_argument("--tvl1", default="fast", help="TV-L1 preset (fast, opencv, test) plus overrides, e.g. fast,warps=3")
+    p.add_argument("--tvl1", default="model",
+                   help="TV-L1 preset plus overrides: model (default: fast on 64x64 pairs, for the 48x48 flow head), "
+                   "fast or opencv (full 200x200), test; e.g. fast,size=100 or opencv,warps=3")
     p.add_argument("--folds", type=_positive, default=3, help="number of folds (3: standard BP4D/DISFA parts)")
     p.add_argument("--shards", type=int, default=0, help="shards per fold (0: let the runner decide)")
     p.add_argument("--min-face-size", type=int, default=40, help="skip faces smaller than this (px, tiny_face)")

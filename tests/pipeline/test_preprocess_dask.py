@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from keras_au.cli import main as cli_main
+from keras_au.data.schema import read_examples
 from pipeline.beam.preprocess import run_preprocess
 
 pytestmark = pytest.mark.slow
@@ -115,6 +116,11 @@ def test_dask_matches_fnapi_through_the_cli(media, reference, tmp_path):
     assert report["counters_source"] == "report" and ref["counters_source"] == "beam"
     assert report["counters"]["keras_au:frames_read"] == ref["counters"]["keras_au:frames_read"]
     assert not glob.glob(str(out / ".staging-*"))  # staging removed after publishing
+    # The flow settings travel with the records and the report.
+    flowed = [r for r in read_examples(str(out / "fold-*" / "*.tfrecord.gz")) if r["has_flow"] == [1]]
+    assert len(flowed) == report["flow_pairs"] and all(r["flow_preset"] == b"test" for r in flowed)
+    assert all(r["flow_resolution"] == [200] for r in flowed)
+    assert report["flow_target"] == {"enabled": True, "preset": "test", "resolution": 200, "grid": 100}
 
 
 def _worker_pids(client) -> dict[str, int]:

@@ -23,7 +23,7 @@ def test_presets_and_overrides():
     assert fast.epsilon > TVL1Params().epsilon and fast.nscales == 5
     custom = TVL1Params.parse("opencv,warps=3,lambda=0.2")
     assert (custom.warps, custom.lambda_, custom.epsilon) == (3, 0.2, 0.01)
-    assert TVL1Params.parse("") == TVL1Params.preset("fast")
+    assert TVL1Params.parse("") == TVL1Params.preset("model") == TVL1Params.parse("fast,size=64")
     for bad in ("nope", "fast,warps", "fast,speed=3", "fast,warps=x"):
         with pytest.raises(ValueError):
             TVL1Params.parse(bad)
