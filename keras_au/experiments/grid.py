@@ -7,7 +7,8 @@ Schema (unknown keys are errors, so a typo never silently changes a study)::
       "description": "...",              # optional, printed at the top of study.md
       "family": "rtatl",                 # optional; checked against the variants' registry family
       "variants": ["backbone_t",         # a --model name, or an object:
-                   {"model": "rtatl", "name": "rtatl", "label": "RTATL", "paper": 64.6, "set": {"k": "v"}}],
+                   {"model": "rtatl", "name": "rtatl", "label": "RTATL", "paper": 64.6, "set": {"k": "v"},
+                    "train": {"weights": "r18.npz"}}],        # "train": more keyword arguments of train()
       "seeds": [0, 1, 2], "folds": [0, 1, 2],   # defaults; --seeds / --folds win
       "labeled_subjects": [3, 9, 15, 21],       # Fig. 4: one cell per N (omit: every subject)
       "demote_unlabeled": false,                # Fig. 4: dropped subjects' frames join the unlabeled stream
@@ -16,7 +17,8 @@ Schema (unknown keys are errors, so a typo never silently changes a study)::
     }
 
 A variant's ``name`` (default: its model) names its row and cell directories; ``paper`` is the paper's
-mean F1 in %, printed beside ours. Overrides apply in the order grid ``set`` < ``--set`` < variant ``set``:
+mean F1 in %, printed beside ours; ``train`` passes further keyword arguments to the family's ``train``
+(e.g. the wild model's ``{"variant": "ml"}``), never the ones a cell sets itself. Overrides apply in the order grid ``set`` < ``--set`` < variant ``set``:
 a variant's own settings define it, so a study-wide flag never silently turns it into another variant.
 """
 
@@ -32,7 +34,9 @@ from keras_au.models import registry
 GRID_DIR = os.path.join(os.path.dirname(__file__), "grids")
 GRID_KEYS = {"name", "description", "family", "variants", "seeds", "folds", "labeled_subjects",
              "demote_unlabeled", "set", "options"}
-VARIANT_KEYS = {"model", "name", "label", "paper", "set"}
+VARIANT_KEYS = {"model", "name", "label", "paper", "set", "train"}
+CELL_ARGS = {"model", "out", "data", "fold", "unlabeled", "seed", "preset", "epochs", "steps_per_epoch",
+             "batch_size", "overrides", "labeled_subjects", "demote_unlabeled", "verbose"}  # set per cell
 OPTION_KEYS = {"preset", "epochs", "steps_per_epoch", "batch_size"}
 
 
@@ -47,6 +51,7 @@ class Variant:
     label: str
     paper: Optional[float] = None
     overrides: dict = dataclasses.field(default_factory=dict)
+    train: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -117,9 +122,13 @@ def _variant(entry: Any, where: str) -> Variant:
     overrides = entry.get("set", {})
     if not isinstance(overrides, dict):
         raise StudyError(f"{where}: variant {name} \"set\" must be an object of config overrides")
+    train = entry.get("train", {})
+    if not isinstance(train, dict) or set(train) & CELL_ARGS:
+        raise StudyError(f"{where}: variant {name} \"train\" must be an object of train() arguments other than "
+                         f"{sorted(CELL_ARGS)} (the study sets those), got {train!r}")
     paper = entry.get("paper")
     return Variant(name, model, str(entry.get("label", name)), None if paper is None else float(paper),
-                   dict(overrides))
+                   dict(overrides), dict(train))
 
 
 def parse_grid(raw: Any, name: str = "grid", path: str = "") -> Grid:

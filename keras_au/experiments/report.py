@@ -128,8 +128,9 @@ def markdown(summary: dict, settings: dict, title: str, description: str = "", r
     for row in rows:
         paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
         cells = [fmt(row["per_au"].get(au, {})) for au in aus]
+        mean = fmt(row["mean_f1"]) if row["mean_f1"]["mean"] is None else f"**{fmt(row['mean_f1'])}**"
         lines.append(f"| {_row_label(row)} | " + " | ".join(cells)
-                     + f" | **{fmt(row['mean_f1'])}** | {paper} | {fmt(row['mean_auc'])} | {len(row['seeds'])} |")
+                     + f" | {mean} | {paper} | {fmt(row['mean_auc'])} | {len(row['seeds'])} |")
     lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
                  + f" | {fmt(base['mean_f1'])} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
     if summary["fig4"]:

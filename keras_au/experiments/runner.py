@@ -38,7 +38,7 @@ def cell_status(path: str) -> str:
 
 def cell_spec(cell: Cell, grid: Grid, data: str, unlabeled: Optional[str], options: dict, overrides: dict) -> dict:
     """``cell.json``: the keyword arguments of the family's ``train`` for this cell."""
-    train = {"model": cell.variant.model, "data": os.path.abspath(data), "fold": cell.fold,
+    train = {**cell.variant.train, "model": cell.variant.model, "data": os.path.abspath(data), "fold": cell.fold,
              "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "seed": cell.seed,
              "preset": options.get("preset", "paper"), "epochs": options.get("epochs"),
              "steps_per_epoch": options.get("steps_per_epoch"), "batch_size": options.get("batch_size"),

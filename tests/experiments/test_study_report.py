@@ -70,6 +70,9 @@ def test_markdown_is_table1_layout(table):
     row_a = next(ln for ln in lines if ln.startswith("| Method A"))
     assert row_a == "| Method A | 40.5 ± 10.0 | 80.0 ± 0.0 | **40.5 ± 10.0** | 60.0 | 60.0 ± 0.0 | 3 |"
     assert next(ln for ln in lines if ln.startswith("| Method B")).endswith("| — | 70.0 | 2 |")
+    summary["rows"][1]["mean_f1"] = {"mean": None, "sd": None, "n": 0}  # a row with no finished seed
+    md = markdown(summary, {}, "t")
+    assert next(ln for ln in md.splitlines() if ln.startswith("| Method B")).endswith("| — | — | 70.0 | 2 |")
     assert "| all-positive | 60.0 | 70.0 | 60.0 | — | 50.0 | — |" in lines
     assert "| b/fold1-seed2 | failed | ValueError: boom | /x/b/cell.log |" in lines
     assert fmt({"mean": None}) == "—" and fmt({"mean": 0.5, "sd": None}) == "50.0"
@@ -98,11 +101,30 @@ def test_fig4_series_table_and_plot(tmp_path):
     ({"variants": ["ofe"], "labeled_subjects": [0, 3]}, "labeled_subjects must be"),
     ({"variants": [{"model": "ofe", "sett": {}}]}, "unknown variant keys ['sett']"),
     ({"variants": ["ofe"], "options": {"lr": 1}}, "\"options\" may hold only"),
+    ({"variants": [{"model": "wild", "train": {"fold": 1}}]}, "\"train\" must be an object of train() arguments"),
 ])
 def test_bad_grids_fail_naming_the_problem(raw, message):
     with pytest.raises(StudyError) as e:
         parse_grid(raw, "g")
     assert message in str(e.value)
+
+
+def test_cell_spec_is_the_train_call(tiny_records):
+    grid = parse_grid({"variants": [{"model": "wild", "name": "ml", "set": {"lr": 1, "x": 2},
+                                     "train": {"variant": "ml"}}],
+                       "set": {"lr": 3, "y": 4}, "options": {"preset": "demo", "epochs": 5}, "folds": [1]}, "g")
+    assert grid.family == "wild"
+    cell = runner.expand(grid, seeds=[7])[0]
+    assert cell.id == "ml/fold1-seed7"
+    spec = runner.cell_spec(cell, grid, tiny_records, None, {**grid.options, "epochs": 6}, {"y": 5, "x": 0})
+    assert spec["train"] == {
+        "variant": "ml", "model": "wild", "data": os.path.abspath(tiny_records), "fold": 1, "unlabeled": None,
+        "seed": 7, "preset": "demo", "epochs": 6, "steps_per_epoch": None, "batch_size": None,
+        # grid "set" < --set < the variant's own "set"
+        "overrides": {"lr": 1, "y": 5, "x": 2}, "labeled_subjects": None, "demote_unlabeled": False}
+    fig4 = parse_grid({"variants": ["rtatl"], "labeled_subjects": [3, 9], "demote_unlabeled": True}, "g")
+    ids = [c.id for c in runner.expand(fig4, seeds=[0], folds=[0])]
+    assert ids == ["rtatl/n03-fold0-seed0", "rtatl/n09-fold0-seed0"]
 
 
 def test_grid_files(tmp_path):

@@ -1,0 +1,125 @@
+"""`keras-au study` end to end on real-face records ("ci" preset, a tiny grid): a cell that fails, a kill
+during a cell and the resume, finished cells skipped, and study.md/study.json from the cells' scores."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from keras_au.experiments import load_grid, run_study
+
+A, B = "backbone_t/fold0-seed0", "backbone_t/fold0-seed1"
+C = ["bad/fold0-seed0", "bad/fold0-seed1"]
+FLAGS = dict(preset="ci", epochs=1, steps_per_epoch=1)
+GRID = {"name": "tiny", "folds": [0], "seeds": [0, 1],
+        "variants": [{"model": "backbone_t", "label": "Backbone^T", "paper": 62.5},
+                     # its own --set is invalid (dim not divisible by the 8 heads): train raises in that cell
+                     {"model": "backbone_t", "name": "bad", "set": {"model.dim": 15}}]}
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _processes_naming(text: str) -> list[int]:
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.fixture(scope="module")
+def study(tiny_records, tmp_path_factory):
+    base = tmp_path_factory.mktemp("study")
+    grid, out = str(base / "tiny.json"), str(base / "out")
+    with open(grid, "w") as f:
+        json.dump(GRID, f)
+    cell = lambda cid: os.path.join(out, "cells", cid)  # noqa: E731
+    # Run 1: the CLI in its own process, killed (SIGKILL) once B has checkpointed its epoch, before it has
+    # evaluated: the resumed B must load that checkpoint (train's own resume) rather than train again.
+    cmd = [sys.executable, "-m", "keras_au.cli", "study", "--grid", grid, "--data", tiny_records, "--out", out,
+           "--preset", "ci", "--epochs", "1", "--steps-per-epoch", "1"]
+    with open(base / "run1.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 400
+        while not os.path.exists(os.path.join(cell(B), "checkpoint", "state.npz")):
+            assert proc.poll() is None and time.time() < deadline, (base / "run1.log").read_text()[-3000:]
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    at_kill = {c: os.path.exists(os.path.join(cell(c), "result.json")) for c in (A, B)}
+    for _ in range(100):  # the cell process dies with the study (no orphan racing the resumed study)
+        if not _processes_naming(cell(B)):
+            break
+        time.sleep(0.1)
+    orphans = _processes_naming(cell(B))
+    a_mtime = os.path.getmtime(os.path.join(cell(A), "result.json"))
+    # Run 2: resume, two cells at a time (B from its checkpoint, the failing cells beside it).
+    run2 = run_study(load_grid(grid), tiny_records, out, jobs=2, progress=False, **FLAGS)
+    b_mtime = os.path.getmtime(os.path.join(cell(B), "result.json"))
+    # Run 3: nothing left to train; the failed cell is retried (and fails again).
+    run3 = run_study(load_grid(grid), tiny_records, out, progress=False, **FLAGS)
+    return {"out": out, "cell": cell, "at_kill": at_kill, "orphans": orphans, "run2": run2, "run3": run3,
+            "a_mtime": a_mtime, "b_mtime": b_mtime}
+
+
+def test_kill_then_resume_finishes_only_what_was_left(study):
+    cell = study["cell"]
+    assert study["at_kill"] == {A: True, B: False} and study["orphans"] == []
+    assert study["run2"]["ran"] == [B] and sorted(study["run2"]["failed"]) == C
+    # B continued from the checkpoint the kill left, through train's own resume
+    assert _json(os.path.join(cell(B), "run.json"))["resumed_from_epoch"] == 1
+    assert os.path.getmtime(os.path.join(cell(A), "result.json")) == study["a_mtime"]
+    with open(os.path.join(cell(A), "cell.log")) as f:
+        assert f.read().count("===== keras-au study: cell") == 1
+    with open(os.path.join(cell(B), "cell.log")) as f:
+        assert f.read().count("===== keras-au study: cell") == 2
+
+
+def test_second_run_trains_nothing(study):
+    cell = study["cell"]
+    assert study["run3"]["ran"] == [] and study["run3"]["failed"] == C
+    assert os.path.getmtime(os.path.join(cell(B), "result.json")) == study["b_mtime"]
+    assert [r["status"] for r in study["run3"]["cells"]] == ["done", "done", "failed", "failed"]
+
+
+def test_failed_cell_recorded_with_its_log(study):
+    failed = _json(os.path.join(study["cell"](C[0]), "failed.json"))
+    assert failed["returncode"] != 0 and "dim 15 must be divisible by heads 8" in failed["error"]
+    with open(failed["log"]) as f:
+        log = f.read()
+    assert "Traceback" in log and log.count("===== keras-au study: cell bad/fold0-seed0") == 2  # runs 2 and 3
+    assert not os.path.exists(os.path.join(study["cell"](C[0]), "result.json"))
+
+
+def test_report_computed_from_cell_scores(study):
+    out, cell = study["out"], study["cell"]
+    scores = [_json(os.path.join(cell(c), "eval", "scores.json")) for c in (A, B)]
+    report = _json(os.path.join(out, "study.json"))
+    row = next(r for r in report["rows"] if r["variant"] == "backbone_t")
+    f1 = [s["mean_f1"] for s in scores]
+    assert row["seeds"] == [0, 1] and row["mean_f1"]["mean"] == pytest.approx(np.mean(f1))
+    assert row["mean_f1"]["sd"] == pytest.approx(np.std(f1, ddof=1))
+    assert row["per_au"]["AU12"]["mean"] == pytest.approx(np.mean([s["per_au"]["AU12"]["f1"] for s in scores]))
+    assert report["baseline"]["mean_f1"]["mean"] == pytest.approx(scores[0]["baseline"]["mean_f1"])
+    bad = next(r for r in report["rows"] if r["variant"] == "bad")
+    assert bad["seeds"] == [] and bad["unfinished"] == C
+    with open(os.path.join(out, "study.md")) as f:
+        md = f.read().splitlines()
+    line = next(ln for ln in md if ln.startswith("| Backbone^T |"))
+    mean, sd = 100 * np.mean(f1), 100 * np.std(f1, ddof=1)
+    assert f"| **{mean:.1f} ± {sd:.1f}** | 62.5 |" in line and line.endswith("| 2 |")
+    assert any(ln.startswith("| all-positive |") for ln in md)
+    assert any(ln.startswith(f"| {C[1]} | failed | ValueError: dim 15") for ln in md)
+    assert not os.path.exists(os.path.join(out, "fig4.png"))  # no labeled-subject cells in this grid
