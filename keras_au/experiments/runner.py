@@ -61,8 +61,11 @@ def _check_train_options(grid: Grid) -> None:
 
 
 def _check_unchanged(path: str, spec: dict) -> None:
+    """A cell that has training state keeps its options: ``train`` resumes with the config in ``run.json``,
+    so new options would be silently ignored. A cell that failed before training may be set up anew."""
     old = read_json(os.path.join(path, SPEC))
-    if old is not None and old != spec:
+    started = any(os.path.exists(os.path.join(path, f)) for f in ("run.json", RESULT))
+    if started and old is not None and old != spec:
         diff = sorted(k for k in set(old["train"]) | set(spec["train"])
                       if old["train"].get(k) != spec["train"].get(k))
         raise StudyError(f"cell {spec['id']} in {path} was set up with other options ({', '.join(diff)}); "

@@ -191,5 +191,8 @@ def test_changed_options_refuse_to_mix_cells(tiny_records, tmp_path):
     with open(os.path.join(path, "cell.json"), "w") as f:
         json.dump(spec, f)
     run_study(grid, tiny_records, out, preset="ci", epochs=2, dry_run=True)  # same options: fine
+    run_study(grid, tiny_records, out, preset="ci", epochs=3, dry_run=True)  # nothing trained yet: fine
+    with open(os.path.join(path, "run.json"), "w") as f:
+        json.dump({"model": "backbone_t"}, f)
     with pytest.raises(StudyError, match="other options \\(epochs\\)"):
         run_study(grid, tiny_records, out, preset="ci", epochs=3, dry_run=True)
