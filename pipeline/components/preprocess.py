@@ -5,7 +5,9 @@ align -> TV-L1 flow -> ``tf.train.Example``) with the pipeline's ``beam_pipeline
 its ``fold-<k>/`` shards out the way TFX expects an Examples artifact:
 ``<uri>/Split-fold-<k>/*.tfrecord.gz`` (GZIP TFRecords of ``tf.train.Example``), with
 ``split_names`` set, so StatisticsGen, SchemaGen, ExampleValidator and the Trainer read it like
-ExampleGen output. Unlabeled media (optional) become a ``Split-unlabeled``.
+ExampleGen output. Unlabeled media (optional) become a ``Split-unlabeled``. ``options`` may hold
+``runner="dask"`` (and ``dask_address``, ``workers``): then only this component runs on Dask
+(``keras-au pipeline run --runner dask``), the pipeline's other Beam components stay local.
 
 The accounting (frames read, examples written, skips by reason) is kept at ``<uri>/report.json`` and as
 custom properties of the artifact, and the per-frame dead letters and label issues of each part at
