@@ -114,7 +114,8 @@ def au_cells(names: Sequence[str], probs: np.ndarray) -> dict:
 
 
 # How the CSV writes each typed value (the DataFrame keeps the numbers).
-_CSV_FORMAT = {"timestamp": "{:.3f}", "confidence": "{:.3f}", **{f"bbox_{c}": "{:.1f}" for c in ("x0", "y0", "x1", "y1")}}
+_CSV_FORMAT = {"timestamp": "{:.3f}", "confidence": "{:.3f}",
+               **{f"bbox_{c}": "{:.1f}" for c in ("x0", "y0", "x1", "y1")}}
 
 
 def csv_row(row: dict) -> dict:

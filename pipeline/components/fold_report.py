@@ -126,28 +126,28 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pct_cell(x: Optional[float]) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
 def _served_lines(report: dict) -> list[str]:
     """Candidate and served model side by side, per fold (macro F1 and AUC, percent)."""
     served = report.get("served")
     if not served:
         return []
     skipped = [f"version {s['version']} ({s['reason']})" for s in served.get("skipped") or []]
-    note = [f"", f"Skipped as a baseline: {'; '.join(skipped)}."] if skipped else []
+    note = ["", f"Skipped as a baseline: {'; '.join(skipped)}."] if skipped else []
     if served.get("version") is None:
         return note + ["", f"Served model: none ({served.get('reason') or 'nothing loadable'})."]
     folds = report["folds"]
-    fold_cells = lambda get: " | ".join(get(str(k)) for k in folds)  # noqa: E731
-    fmt = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731
-    served_f = served.get("per_fold", {})
     lines = note + ["", f"Against the served model (version {served['version']}, `{served.get('path')}`), same "
                     "evaluator, same held-out folds:", "",
                     "| model | " + " | ".join(f"F1 fold {k}" for k in folds) + " | " +
                     " | ".join(f"AUC fold {k}" for k in folds) + " |",
                     "|" + "---|" * (2 * len(folds) + 1)]
-    for name, source in (("candidate", report["per_fold"]), (f"served v{served['version']}", served_f)):
-        f1 = fold_cells(lambda k: fmt(source.get(k, {}).get("mean_f1")))
-        auc = fold_cells(lambda k: fmt(source.get(k, {}).get("mean_auc")))
-        lines.append(f"| {name} | {f1} | {auc} |")
+    for name, source in (("candidate", report["per_fold"]), (f"served v{served['version']}", served["per_fold"])):
+        cells = [_pct_cell(source.get(str(k), {}).get(key)) for key in ("mean_f1", "mean_auc") for k in folds]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 

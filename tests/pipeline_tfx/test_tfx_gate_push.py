@@ -3,7 +3,8 @@ KerasAuPusher) on real faces with fixed exported models instead of training:
 
 * "good": AU probabilities rank faces by brightness exactly as the labels do (F1 = AUC = 1);
 * "worse": same ranking (AUC 1) but each AU's threshold one face too high (lower F1, still above the bars);
-* "chance": the same probability for every face (F1 = the all-positive F1, AUC 0.5).
+* "chance": the same probability for every face (F1 = the all-positive F1, AUC 0.5);
+* "nan": NaN probabilities.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def world(tmp_path_factory):
     examples.split_names = artifact_utils.encode_split_names([f"fold-{k}" for k in FOLDS])
     cuts = np.array([2 + j % 5 for j in range(len(AUS))])
     mid = lambda r: (measured[r - 1] + measured[r]) / 2  # noqa: E731 - threshold between ranks r-1 and r
-    thresholds = {"good": [mid(c) for c in cuts], "worse": [mid(c + 1) for c in cuts], "chance": None}
+    thresholds = {"good": [mid(c) for c in cuts], "worse": [mid(c + 1) for c in cuts], "chance": None,
+                  "nan": [np.nan] * len(AUS)}
     candidates = {}
     for name, t in thresholds.items():
         model = _artifact(standard_artifacts.Model, str(base / name))
@@ -182,3 +184,19 @@ def test_chance_is_not_pushed_better_becomes_next_version_worse_is_not_pushed(wo
     report, push = _gate_and_push(world, "good")
     assert report["blessed"] and not push["pushed"] and push["reason"] == "version 3 already serves this model"
     assert _versions(world) == ["1", "2", "3"]
+
+
+def test_nan_predictions_or_no_faces_never_bless(world):
+    from pipeline.components.au_evaluator import evaluate_export
+
+    from keras_au.data import schema
+
+    before = _versions(world)
+    report, push = _gate_and_push(world, "nan")
+    assert "valid" in report["gate"]["failed"] and not push["pushed"] and _versions(world) == before
+    assert "fold 0: 8 NaN/inf predictions" in push["reason"]
+    empty = str(world["base"] / "empty" / "none.tfrecord.gz")
+    os.makedirs(os.path.dirname(empty))
+    schema.write_tfrecord(empty, [])
+    scores = evaluate_export(os.path.join(world["candidates"]["good"][0].uri, "Format-Serving"), empty)
+    assert scores["examples"] == 0 and scores["mean_auc"] is None  # reported, and the gate's `valid` refuses it
