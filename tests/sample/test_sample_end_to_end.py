@@ -71,10 +71,16 @@ def test_bp4d_csvs_match_the_schedules(sample):
         for mark in c["unknown"]:
             for t in mark["frames"]:
                 want[t, mark["au_columns"]] = 9
+        # a base photo that already smiles: its AUs are unknown in every frame (catalog.BASE_AUS)
+        shown = builder.BASE_AUS.get(tuple(c["still"].split("/", 1)), ())
+        assert c["base_aus_unknown"] == [a for a in aus if a in shown]
+        want[:, [aus.index(a) for a in shown if a in aus]] = 9
         np.testing.assert_array_equal(got, want)
         assert set(np.unique(got)) <= {0, 1, 9}
         nines += int((got == 9).sum())
     assert nines > 0 and any(r[1:].count("1") for rows in labels.values() for r in rows[1:])
+    astronaut = [c for c in clips if c["still"] == "local/astronaut.png"]
+    assert astronaut and all(c["base_aus_unknown"] == [6, 12] for c in astronaut)  # her photo smiles
 
 
 def test_disfa_files_match_the_schedules(sample):
@@ -248,6 +254,7 @@ def test_label_files_parse_back_through_the_dataset_readers(sample):
                 for mark in c["unknown"]:
                     for t in mark["frames"]:
                         want[t, mark["au_columns"]] = -1
+                want[:, [aus.index(a) for a in c["base_aus_unknown"]]] = -1
                 got = np.array([item.labels_for(f.index) for f in item.frames])
             else:  # label line k is video frame k - 1
                 want = (track >= 2).astype(int)
