@@ -164,6 +164,7 @@ def plot_fig4(summary: dict, path: str) -> str:
     base = summary["baseline"]["mean_f1"]["mean"]
     if base is not None:
         ax.axhline(100 * base, color="grey", linestyle="--", label="all-positive")
+    ax.set_xticks(sorted({n for s in summary["fig4"].values() for n in s["n"]}))  # the N that ran, no 2.25
     ax.set_xlabel("labeled training subjects")
     ax.set_ylabel("mean F1 (%)")
     ax.grid(alpha=0.3)
