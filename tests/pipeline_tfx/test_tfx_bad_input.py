@@ -26,3 +26,7 @@ def test_missing_data_dir_and_bad_bar_are_user_errors(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     assert main(["pipeline", "run", "--data", str(tmp_path), "--min-f1", "64.6"]) == 2
     assert "fraction in [0, 1]" in capsys.readouterr().err
+    assert main(["pipeline", "run", "--data", str(tmp_path), "--min-auc", "60"]) == 2
+    assert "min_auc is a fraction in [0, 1], got 60.0" in capsys.readouterr().err
+    assert main(["pipeline", "run", "--data", str(tmp_path), "--max-f1-drop", "2"]) == 2
+    assert "max_f1_drop" in capsys.readouterr().err
