@@ -7,6 +7,7 @@ flow target), so no data files are needed. Prints a table and writes ``bench/res
     python bench/bench_rtatl.py --device-check            # list devices and exit
     python bench/bench_rtatl.py --device gpu --mixed-precision --steps 50
     python bench/bench_rtatl.py --preset ci --steps 3     # quick smoke run
+    python bench/bench_rtatl.py --variants all --preset demo --batch-size 16   # cost of each auxiliary task
 
 Goal on one H100 (paper preset, batch 32, 192²): >= 500 training images/s.
 """
@@ -49,10 +50,42 @@ def bench_train(cfg, device: str, xla: bool, mixed: bool, batch_size: int, steps
         t0 = time.perf_counter()
         trainer.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)  # trace + compile + warm-up
         compile_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
-        dt = time.perf_counter() - t0
-    return {"examples_per_s": batch_size * steps / dt, "step_ms": 1000 * dt / steps, "first_call_s": compile_s}
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # CPU seconds (all threads) per step: comparable between variants even on a machine others load
+    return {"examples_per_s": batch_size * steps / dt, "step_ms": 1000 * dt / steps, "first_call_s": compile_s,
+            "cpu_ms_per_step": 1000 * cpu / steps}
+
+
+def bench_variants(args) -> int:
+    """One training-step row per Table 1 variant on the CPU, relative to Backbone^T at the same batch."""
+    import tensorflow as tf
+
+    from keras_au.models.rtatl.config import VARIANTS, make_config
+
+    names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    steps = args.steps or 3
+    rows = []
+    for name in names:
+        cfg = make_config(name, args.preset, overrides={"roi_impl": args.roi_impl})
+        r = bench_train(cfg, "/CPU:0", False, False, args.batch_size, steps, args.warmup)
+        rows.append({"variant": name, "batch": args.batch_size, **r})
+        print(rows[-1], flush=True)
+    base = next((r for r in rows if r["variant"] == "backbone_t"), rows[0])
+    print(f"\nTable 1 variants, CPU train step ({args.preset} preset, batch {args.batch_size}, {steps} timed steps; "
+          f"relative = CPU time per step / {base['variant']}'s)")
+    print(f"{'variant':11s} {'ms/step':>9s} {'CPU ms':>9s} {'relative':>9s}")
+    for r in rows:
+        r["relative_cpu"] = r["cpu_ms_per_step"] / base["cpu_ms_per_step"]
+        print(f"{r['variant']:11s} {r['step_ms']:9.0f} {r['cpu_ms_per_step']:9.0f} {r['relative_cpu']:9.2f}")
+    out = os.path.join(os.path.dirname(args.out), "rtatl_variants.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"preset": args.preset, "batch": args.batch_size, "steps": steps, "cpus": os.cpu_count(),
+                   "load_average": os.getloadavg(), "tensorflow": tf.__version__, "rows": rows}, f, indent=2)
+    print(f"wrote {out}")
+    return 0
 
 
 def bench_inference(cfg, device: str, xla: bool, mixed: bool, batch_size: int, steps: int, warmup: int) -> dict:
@@ -90,6 +123,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--skip-inference", action="store_true")
     p.add_argument("--device-check", action="store_true", help="print the visible devices and exit")
+    p.add_argument("--variants", help="'all' or a comma list: CPU train-step cost per Table 1 variant vs backbone_t")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "rtatl.json"))
     args = p.parse_args(argv)
 
@@ -98,6 +132,8 @@ def main(argv=None) -> int:
     from keras_au.models.rtatl.config import make_config
 
     gpus = tf.config.list_physical_devices("GPU")
+    if args.variants:
+        return bench_variants(args)
     if args.device_check:
         print(json.dumps({"tensorflow": tf.__version__, "cpus": os.cpu_count(),
                           "gpus": [d.name for d in gpus]}, indent=2))
