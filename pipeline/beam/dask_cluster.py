@@ -130,7 +130,7 @@ def partitions(items: int, workers: int) -> int:
 
 def runner_args(cluster: DaskCluster, items: int, args: list[str]) -> list[str]:
     """Beam flags for the DaskRunner on ``cluster`` (the caller's own ``--dask_*`` flags win)."""
-    out = _drop_value(args, "--runner")
+    out = drop_flag(args, "--runner")
     out.append(f"--runner={DASK_RUNNER}")
     if not any(a.startswith("--dask_client_address") for a in out):
         out.append(f"--dask_client_address={cluster.address}")
@@ -139,7 +139,7 @@ def runner_args(cluster: DaskCluster, items: int, args: list[str]) -> list[str]:
     return out
 
 
-def _drop_value(args: list[str], flag: str) -> list[str]:
+def drop_flag(args: list[str], flag: str) -> list[str]:
     """``args`` without ``flag=V`` / ``flag V``."""
     out, skip = [], False
     for a in args:

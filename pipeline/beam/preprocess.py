@@ -206,7 +206,7 @@ def run_preprocess(
         raise ValueError(f"dataset name {name!r} may only hold letters, digits, '_' and '.' (it prefixes shard files)")
     beam_args = list(beam_args or [])
     if runner:
-        beam_args = dask_cluster._drop_value(beam_args, "--runner") + [f"--runner={runner}"]
+        beam_args = dask_cluster.drop_flag(beam_args, "--runner") + [f"--runner={runner}"]
     use_dask = dask_cluster.is_dask(_flag(beam_args, "runner")) or (bool(dask_address) and not _flag(beam_args, "runner"))
     if dask_address and not use_dask:
         raise ValueError(f"--dask-address {dask_address} needs --runner dask (got --runner {_flag(beam_args, 'runner')})")
@@ -226,8 +226,7 @@ def run_preprocess(
     staging = os.path.join(output_dir, f".staging-{name}-{uuid.uuid4().hex[:8]}")
     t_list = time.perf_counter()
     try:
-        with _engine(use_dask, dask_address, workers, beam_args, len(listing.items)) as (engine_args, local, n_workers):
-            args = engine_args
+        with _engine(use_dask, dask_address, workers, beam_args, len(listing.items)) as (args, local, n_workers):
             runner_name = _flag(args, "runner") or "DirectRunner"
             local = local and "://" not in output_dir
             progress_dir = os.path.join(staging, PROGRESS_DIR) if local and progress else None
@@ -277,7 +276,12 @@ def _engine(use_dask: bool, address: Optional[str], workers: int, beam_args: lis
         local = runner.lower() in LOCAL_RUNNERS
         yield args, local, int(_flag(args, "direct_num_workers") or 0) if local else None
         return
-    with dask_cluster.dask_cluster(address, workers) as cluster:
+    timeout = _flag(beam_args, "dask_connection_timeout")  # Beam's own flag also bounds our first probe
+    try:
+        timeout_s = float(timeout) if timeout else dask_cluster.CONNECT_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"--dask_connection_timeout takes seconds, got {timeout!r}") from None
+    with dask_cluster.dask_cluster(address, workers, timeout_s) as cluster:
         yield dask_cluster.runner_args(cluster, items, beam_args), cluster.local, cluster.workers
 
 

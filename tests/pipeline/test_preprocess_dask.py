@@ -86,18 +86,23 @@ def reference(media, tmp_path_factory):
     return out, _run(media, out, workers=1)
 
 
-def test_dask_matches_fnapi_through_the_cli(media, reference, tmp_path):
+@pytest.fixture(scope="module")
+def cluster():
+    """A 2-process LocalCluster started outside keras-au: runs reach it through --dask-address."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+def test_dask_matches_fnapi(media, reference, cluster, tmp_path):
     ref_out, ref = reference
-    root, labels = media
     out = tmp_path / "dask"
-    code = cli_main([
-        "preprocess", "--dataset", "folder", "--input", root, "--output", str(out), "--labels", labels,
-        "--tvl1", "test", "--no-progress", "--runner", "dask", "--workers", "2", "--shards", "2",
-    ])  # fmt: skip
-    assert code == 0
-    report = json.load(open(out / "report.json"))
+    report = _run(media, str(out), runner="dask", dask_address=cluster[0].scheduler_address, num_shards=2)
     assert report["runner"].endswith("DaskRunner") and report["workers"] == 2
-    assert report["beam_args"] == ["--runner", "dask"]
     assert "--dask_npartitions=8" in report["engine_args"]  # 8 work items: one partition each
     # Same examples (content and keys), same accounting, same dead letters and label issues.
     hashes = example_hashes(str(out))
@@ -111,7 +116,7 @@ def test_dask_matches_fnapi_through_the_cli(media, reference, tmp_path):
         assert {x: report["folds"][k][x] for x in ("examples", "labeled", "with_flow", "subject_ids")} == {
             x: ref["folds"][k][x] for x in ("examples", "labeled", "with_flow", "subject_ids")
         }
-        assert len(report["folds"][k]["shards"]) <= 2  # --shards 2 (an empty shard is not written)
+        assert len(report["folds"][k]["shards"]) <= 2  # num_shards=2 (an empty shard is not written)
     # The DaskRunner has no metrics: the counters come from the accounting, with the same values.
     assert report["counters_source"] == "report" and ref["counters_source"] == "beam"
     assert report["counters"]["keras_au:frames_read"] == ref["counters"]["keras_au:frames_read"]
@@ -123,17 +128,39 @@ def test_dask_matches_fnapi_through_the_cli(media, reference, tmp_path):
     assert report["flow_target"] == {"enabled": True, "preset": "test", "resolution": 200, "grid": 100}
 
 
+def test_cli_starts_and_closes_a_local_cluster(tmp_path, astronaut, write_rgb):
+    import psutil
+
+    media = tmp_path / "media"
+    write_rgb(str(media / "me" / "face.jpg"), astronaut)
+    (media / "me" / "broken.jpg").write_text("not an image")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    code = cli_main(["preprocess", "--dataset", "folder", "--input", str(media), "--output", str(tmp_path / "out"),
+                     "--no-flow", "--no-progress", "--runner", "dask", "--workers", "1"])  # fmt: skip
+    assert code == 0
+    report = json.load(open(tmp_path / "out" / "report.json"))
+    assert report["runner"].endswith("DaskRunner") and report["workers"] == 1 and report["beam_args"] == ["--runner", "dask"]
+    assert report["examples_written"] == 1 and report["skipped"] == {"undecodable": 1}
+    assert len(example_hashes(str(tmp_path / "out"))) == 1
+    # the cluster's nanny and worker processes are gone with the run
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE]  # fmt: skip
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, [p.cmdline() for p in left]
+
+
 def _worker_pids(client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
-def test_killed_worker_run_completes_without_duplicates(media, reference, tmp_path):
-    from distributed import Client, LocalCluster
-
+def test_killed_worker_run_completes_without_duplicates(media, reference, cluster, tmp_path):
     ref_out, ref = reference
+    cluster, client = cluster
     out = str(tmp_path / "dask_fault")
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(cluster)
     result: dict = {}
 
     def run():
@@ -142,30 +169,26 @@ def test_killed_worker_run_completes_without_duplicates(media, reference, tmp_pa
         except Exception as e:  # a clear failure is allowed: checked below, then re-run
             result["error"] = e
 
-    try:
-        pids = _worker_pids(client)
-        thread = threading.Thread(target=run)
-        thread.start()
-        victim = None
-        deadline = time.monotonic() + 240
-        while thread.is_alive() and time.monotonic() < deadline and victim is None:
-            busy = [w for w, keys in client.processing().items() if keys]
-            # Kill a worker that is running a task once the first bundle file shows work in flight.
-            if busy and glob.glob(os.path.join(out, ".staging-*", "parts", "fold-*", "*")):
-                victim = pids[busy[0]]
-                os.kill(victim, signal.SIGKILL)
-            time.sleep(0.05)
-        thread.join(timeout=300)
-        assert victim is not None, "the run ended before a worker could be killed"
-        with pytest.raises(ProcessLookupError):
-            os.kill(victim, 0)
-        if "error" in result:  # failing is allowed if it says so; the re-run must not duplicate
-            assert "Dask run failed" in str(result["error"])
-            assert not glob.glob(os.path.join(out, ".staging-*"))
-            result["report"] = _run(media, out, runner="dask", dask_address=cluster.scheduler_address)
-    finally:
-        client.close()
-        cluster.close()
+    pids = _worker_pids(client)
+    thread = threading.Thread(target=run)
+    thread.start()
+    victim = None
+    deadline = time.monotonic() + 240
+    while thread.is_alive() and time.monotonic() < deadline and victim is None:
+        busy = [w for w, keys in client.processing().items() if keys]
+        # Kill a worker that is running a task once the first bundle file shows work in flight.
+        if busy and glob.glob(os.path.join(out, ".staging-*", "parts", "fold-*", "*")):
+            victim = pids[busy[0]]
+            os.kill(victim, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert victim is not None, "the run ended before a worker could be killed"
+    with pytest.raises(ProcessLookupError):
+        os.kill(victim, 0)
+    if "error" in result:  # failing is allowed if it says so; the re-run must not duplicate
+        assert "Dask run failed" in str(result["error"])
+        assert not glob.glob(os.path.join(out, ".staging-*"))
+        result["report"] = _run(media, out, runner="dask", dask_address=cluster.scheduler_address)
     report = result["report"]
     assert example_hashes(out) == example_hashes(ref_out)  # raises on duplicates
     assert {k: report[k] for k in ACCOUNTING} == {k: ref[k] for k in ACCOUNTING}
@@ -177,8 +200,9 @@ def test_unreachable_scheduler_fails_fast_naming_it(media, tmp_path, capsys):
     root, _ = media
     t0 = time.monotonic()
     code = cli_main(["preprocess", "--dataset", "folder", "--input", root, "--output", str(tmp_path / "o"),
-                     "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9", "--no-progress"])  # fmt: skip
+                     "--runner", "dask", "--dask-address", "tcp://127.0.0.1:9", "--no-progress",
+                     "--dask_connection_timeout=3"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "tcp://127.0.0.1:9" in err and "cannot reach" in err and "Traceback" not in err
-    assert time.monotonic() - t0 < 30
+    assert "3 s" in err and time.monotonic() - t0 < 20
     assert not os.path.exists(tmp_path / "o") or not os.listdir(tmp_path / "o")  # nothing half-written
