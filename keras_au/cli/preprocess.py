@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     logging.getLogger("keras_au.preprocess").setLevel(logging.INFO)
     if not args.verbose:
-        for name in ("apache_beam", "distributed"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # Dask reads its logging levels from the environment at import, here and in its worker processes.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     if not os.path.isdir(args.input):
         raise CommandError(f"--input {args.input} is not a directory")
     if args.labels and not os.path.isfile(args.labels):
