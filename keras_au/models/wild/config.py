@@ -10,8 +10,8 @@ Variants (paper Table 3):
 |---------|---------|----------------------|----------------------------------------|--------------------------|
 | ``bl``  | no      | no                   | yes                                    | no                       |
 | ``ml``  | yes     | yes (0.1)            | yes                                    | no                       |
-| ``as``  | yes     | yes (0.1)            | no (L_all has no cycle term: L_c's two | yes (100)                |
-|         |         |                      | whole-feature pairs take its place)    |                          |
+| ``as``  | yes     | yes (0.1)            | self 3 only (L_c's two whole-feature   | yes (100)                |
+|         |         |                      | pairs take the cycle term's place)     |                          |
 """
 
 from __future__ import annotations
@@ -62,7 +62,13 @@ class WildConfig:
     lambda_fl: float = 0.1
     lambda_cycle: float = 0.0
     lambda_self: float = 0.0
-    landmarks_on_target: bool = True  # supervise landmarks on target images that carry them (ADLD does)
+    landmarks_on_target: bool = True  # stage 2: supervise landmarks on target images that carry them (ADLD does)
+    # --- ADLD/paper fidelity switches (docs/wild.md, "Departures"; paper preset = the paper/ADLD choice)
+    au_centre_landmarks: bool = True  # ADLD: 12 of the 49 heat-map targets (L_l, D_l) moved onto AU centres
+    domain_score: str = "image"  # D_d output: "image" = one score per image (ADLD: 1x1 on 44x44), "patch" = 3x3
+    stage1_on_target: bool = False  # paper: stage 1 sees the source image only
+    au_bn_all_domains: bool = True  # ADLD: F_au (train mode) also runs on F_t and F_tlsb, so its BN sees them
+    lr_decay: str = "linear"  # "linear": per epoch after the hold (ADLD's code); "step": every decay_every epochs
     # Not in the paper: also weight each AU's positives by its negatives/positives (short CPU runs otherwise
     # settle on "absent" for every AU; on in the demo preset).
     balance_au: bool = False
@@ -81,6 +87,11 @@ class WildConfig:
     gen_beta_2: float = 0.9
     disc_lr: float = 5e-5
     steps_per_epoch: Optional[int] = None  # default: one pass over the source training records
+    # --- model selection and fine-tuning (paper 3.1.2: "then fine-tune the best model"; ADLD: per-epoch val F1)
+    select_by: str = "target"  # best.json: the epoch with the best validation F1 of this domain
+    finetune_epochs: int = 4  # ``--fine-tune``: epochs from the best snapshot, constant rates
+    finetune_lr_scale: float = 0.1  # fine-tuning rates = this x the stage-2 base rates (choice)
+    keep_snapshots: str = "all"  # "all" per-epoch snapshots (ADLD), or "best": only those best.json names
 
     # --- stage 1 (landmark pretraining)
     stage1_epochs: int = 20
@@ -106,6 +117,10 @@ class WildConfig:
             raise ValueError("input_size must be a multiple of 4 and at most crop_size")
         if self.export_path not in ("target", "source"):
             raise ValueError("export_path must be 'target' or 'source'")
+        for key, allowed in (("domain_score", ("image", "patch")), ("lr_decay", ("linear", "step")),
+                             ("select_by", ("target", "source")), ("keep_snapshots", ("all", "best"))):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"{key} must be one of {allowed}, got {getattr(self, key)!r}")
 
     @property
     def feature_channels(self) -> int:
@@ -127,8 +142,10 @@ class WildConfig:
             self, variant=v, use_landmark_branch=ml, use_contrastive=contrastive,
             lambda_fl=self.lambda_fl if ml else 0.0,
             lambda_c=self.lambda_c if contrastive else 0.0,
+            # as: L_c's whole-feature pairs take the cross-cycle term's place, but ADLD's self-reconstruction
+            # stays: it is the only term that trains G_st(F_tl, F_tb), the target test path (docs/wild.md).
             lambda_cycle=0.0 if contrastive else 40.0,
-            lambda_self=0.0 if contrastive else 3.0,
+            lambda_self=3.0,
         )
 
     def replace(self, **changes) -> "WildConfig":

@@ -31,3 +31,29 @@ def inter_ocular(landmarks49):
 def targets49(landmarks68, crop_size: int):
     """Batch landmarks from the input pipeline (B, 68, 2) in crop pixels -> (B, 49, 2) in crop units."""
     return to_49(ops.cast(landmarks68, "float32")) / float(crop_size)
+
+
+# ADLD's AU-centre refinement of the heat-map targets: (49-point indices, y shift in units of r), where
+# r = |x22 - x25| is the inner-eye-corner distance (68-pt 39, 42). Pairs are the AU centres of
+# REFERENCE.md: AU1 (4, 5), AU2 (1, 8), AU4 (2, 7), AU6 (24, 29), AU9 (15, 17), AU17 (39, 41).
+AU_CENTRE_SHIFTS = (((4, 5), -1 / 2), ((1, 8), -1 / 3), ((2, 7), 1 / 3), ((24, 29), 1.0), ((15, 17), -1 / 2),
+                    ((39, 41), 1 / 2))
+
+
+def au_centre_shift() -> np.ndarray:
+    """(49,) y shift of each point in units of r (0 for the 37 points that stay)."""
+    shift = np.zeros(49, np.float32)
+    for idx, k in AU_CENTRE_SHIFTS:
+        shift[list(idx)] = k
+    return shift
+
+
+def au_centre_targets(landmarks49):
+    """(..., 49, 2) -> the same with 12 points moved in y onto AU centres (ADLD's heat-map targets).
+
+    Any unit (pixels or crop fractions): r is measured in the same unit. Only y moves: faces are aligned upright.
+    """
+    lm = ops.cast(landmarks49, "float32")
+    r = ops.abs(lm[..., 22, 0] - lm[..., 25, 0])  # (...,)
+    dy = ops.expand_dims(r, -1) * au_centre_shift()  # (..., 49)
+    return ops.stack([lm[..., 0], lm[..., 1] + dy], axis=-1)

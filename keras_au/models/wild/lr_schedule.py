@@ -1,4 +1,9 @@
-"""The paper's stage-2 schedule: constant lr for ``hold_epochs``, then a linear step decay every ``decay_every``."""
+"""Stage-2 learning-rate schedules: constant for ``hold_epochs``, then a linear decay.
+
+* ``LinearDecay`` (``lr_decay="linear"``, the paper preset): ADLD's code lowers the rate linearly once per epoch
+  after the hold; the paper's "linearly decayed" reads the same way.
+* ``StepLinearDecay`` (``lr_decay="step"``): the rate drops in equal steps every ``decay_every`` epochs.
+"""
 
 from __future__ import annotations
 
@@ -33,3 +38,37 @@ class StepLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict:
         return {"initial_learning_rate": self.initial_learning_rate, "steps_per_epoch": self.steps_per_epoch,
                 "total_epochs": self.total_epochs, "hold_epochs": self.hold_epochs, "decay_every": self.decay_every}
+
+
+@keras.saving.register_keras_serializable(package="keras_au")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(epoch) = lr0 for epochs < hold, then lr0 * (1 - (epoch - hold + 1) / (total - hold + 1)): one step down
+    per epoch, never 0 (the last epoch runs at lr0 / (total - hold + 1)).
+
+    Paper length (12 epochs, hold 4): 1e-4 for epochs 0-3, then 8.9e-5, 7.8e-5, ..., 1.1e-5 for epochs 4-11.
+    """
+
+    def __init__(self, initial_learning_rate: float, steps_per_epoch: int, total_epochs: int, hold_epochs: int = 4):
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.steps_per_epoch, self.total_epochs, self.hold_epochs = (
+            int(steps_per_epoch), int(total_epochs), int(hold_epochs))
+
+    def __call__(self, step):
+        epoch = ops.floor(ops.cast(step, "float32") / float(max(self.steps_per_epoch, 1)))
+        span = float(max(self.total_epochs - self.hold_epochs + 1, 1))
+        k = ops.clip(epoch - self.hold_epochs + 1.0, 0.0, span - 1.0)
+        return self.initial_learning_rate * (1.0 - k / span)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "steps_per_epoch": self.steps_per_epoch,
+                "total_epochs": self.total_epochs, "hold_epochs": self.hold_epochs}
+
+
+def make_schedule(kind: str, initial_learning_rate: float, steps_per_epoch: int, total_epochs: int,
+                  hold_epochs: int, decay_every: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """``kind`` "linear" (per epoch) or "step" (every ``decay_every`` epochs)."""
+    if kind == "linear":
+        return LinearDecay(initial_learning_rate, steps_per_epoch, total_epochs, hold_epochs)
+    if kind == "step":
+        return StepLinearDecay(initial_learning_rate, steps_per_epoch, total_epochs, hold_epochs, decay_every)
+    raise ValueError(f"lr_decay must be 'linear' or 'step', got {kind!r}")

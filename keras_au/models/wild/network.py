@@ -34,7 +34,7 @@ class WildNetwork(keras.Model):
         cbam_kernel: int = 7, separation_width: int = 64, generator_width: int = 128, discriminator_width: int = 64,
         au_width: int = 64, au_depth: int = 4, separation_depth: int = 4, num_landmarks: int = 49,
         use_landmark_branch: bool = True, use_contrastive: bool = True,
-        export_path: str = "target", **kwargs,
+        export_path: str = "target", domain_score: str = "image", **kwargs,
     ):
         super().__init__(**kwargs)
         self.aus = tuple(int(a) for a in aus)
@@ -45,7 +45,7 @@ class WildNetwork(keras.Model):
         self.discriminator_width, self.au_width, self.num_landmarks = discriminator_width, au_width, num_landmarks
         self.au_depth, self.separation_depth = au_depth, separation_depth
         self.use_landmark_branch, self.use_contrastive = use_landmark_branch, use_contrastive
-        self.export_path = export_path
+        self.export_path, self.domain_score = export_path, domain_score
         channels = self.part_widths[1]
 
         self.feature_extractor = FeatureExtractor(self.part_widths[:2], input_size, name="E_f")
@@ -58,8 +58,8 @@ class WildNetwork(keras.Model):
         self.au_detector = AUDetector(len(self.aus), au_width, au_depth, name="F_au")
         self.landmark_discriminator = LandmarkDiscriminator(
             separation_width, num_landmarks, separation_depth, name="D_l")
-        self.source_discriminator = DomainDiscriminator(discriminator_width, name="D_d_source")
-        self.target_discriminator = DomainDiscriminator(discriminator_width, name="D_d_target")
+        self.source_discriminator = DomainDiscriminator(discriminator_width, domain_score, name="D_d_source")
+        self.target_discriminator = DomainDiscriminator(discriminator_width, domain_score, name="D_d_target")
         self.projector_list = [
             Projector(separation_width if p in ("sl", "tl") else channels, name=f"P_{p}") for p in PAIRS
         ] if use_contrastive else []
@@ -73,7 +73,7 @@ class WildNetwork(keras.Model):
             discriminator_width=cfg.discriminator_width, au_width=cfg.au_width, au_depth=cfg.au_depth,
             separation_depth=cfg.separation_depth, num_landmarks=cfg.num_landmarks,
             use_landmark_branch=cfg.use_landmark_branch, use_contrastive=cfg.use_contrastive,
-            export_path=cfg.export_path, **kwargs,
+            export_path=cfg.export_path, domain_score=cfg.domain_score, **kwargs,
         )
 
     @property
@@ -207,7 +207,7 @@ class WildNetwork(keras.Model):
                 "au_width": self.au_width, "au_depth": self.au_depth, "separation_depth": self.separation_depth,
                 "num_landmarks": self.num_landmarks,
                 "use_landmark_branch": self.use_landmark_branch, "use_contrastive": self.use_contrastive,
-                "export_path": self.export_path}
+                "export_path": self.export_path, "domain_score": self.domain_score}
 
 
 def stack_domains(a, b):
