@@ -49,7 +49,7 @@ def select_aus(labels, positions: Sequence[int]):
     return tf.where(present, picked, -tf.ones_like(picked))
 
 
-def _fold_dirs(data_dir: str) -> dict[int, str]:
+def fold_dirs(data_dir: str) -> dict[int, str]:
     """fold number -> directory, for ``fold-<k>/`` (preprocess) or ``Split-fold-<k>/`` (TFX) layouts."""
     out = {}
     for d in glob.glob(os.path.join(data_dir, "*fold-*")):
@@ -61,7 +61,7 @@ def _fold_dirs(data_dir: str) -> dict[int, str]:
 
 def split_files(data_dir: str, eval_fold: Optional[int]) -> tuple[list[str], list[str], bool]:
     """(train files, eval files, eval_on_train)."""
-    folds = _fold_dirs(data_dir)
+    folds = fold_dirs(data_dir)
     if len(folds) >= 2:
         k = min(folds) if eval_fold is None else int(eval_fold)
         if k not in folds:
@@ -111,26 +111,37 @@ def scan_records(files: Sequence[str], positions: Sequence[int], crop_size: int,
 
 def domain_stream(
     files: Sequence[str], positions: Sequence[int], batch_size: int, crop_size: int, training: bool,
-    seed: Optional[int] = None,
+    seed: Optional[int] = None, subjects: Optional[Sequence[str]] = None, select: str = "all",
 ) -> tf.data.Dataset:
-    """Batches of {image, landmarks (68, crop px), has_landmarks, au_labels (model AU order)}."""
+    """Batches of {image, landmarks (68, crop px), has_landmarks, au_labels (model AU order)}; only records of
+    ``subjects`` (None: all) and of ``select`` ("all", "labeled", "unlabeled") when given (split protocols)."""
     cfg = InputConfig(list(files), batch_size=batch_size, crop_size=crop_size, training=training, seed=seed,
-                      shuffle_buffer=1024)
+                      shuffle_buffer=1024, select=select)
 
     def keep(e):
         out = {k: e[k] for k in KEYS}
         out["au_labels"] = select_aus(e["au_labels"], positions)
         return out
 
-    return build_dataset(cfg).map(keep, num_parallel_calls=tf.data.AUTOTUNE)
+    if subjects is None:
+        return build_dataset(cfg).map(keep, num_parallel_calls=tf.data.AUTOTUNE)
+    # Filter before batching; a hash table keeps the look-up O(1) for EmotioNet's ~10k one-image subjects.
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(subjects) or [""], tf.string),
+                                            tf.ones([max(len(subjects), 1)], tf.int32) * (1 if subjects else 0)), 0)
+    ds = build_dataset(cfg, batched=False).filter(lambda e: table.lookup(e["subject"]) > 0)
+    ds = ds.batch(batch_size, drop_remainder=training).map(keep, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def paired_dataset(
     source_files: Sequence[str], target_files: Sequence[str], source_positions: Sequence[int],
     target_positions: Sequence[int], batch_size: int, crop_size: int, seed: Optional[int] = None,
+    target_select: str = "all",
 ) -> tf.data.Dataset:
-    """Endless training batches {"source": ..., "target": ...} (random crop + flip in both domains)."""
+    """Endless training batches {"source": ..., "target": ...} (random crop + flip in both domains);
+    ``target_select="unlabeled"`` keeps labeled target records (validation/test) out of training."""
     src = domain_stream(source_files, source_positions, batch_size, crop_size, True, seed)
     tgt = domain_stream(target_files, target_positions, batch_size, crop_size, True,
-                        None if seed is None else seed + 1)
+                        None if seed is None else seed + 1, select=target_select)
     return tf.data.Dataset.zip({"source": src, "target": tgt}).prefetch(tf.data.AUTOTUNE)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_au.au import au_labels
 from keras_au.metrics import AUScores
 from keras_au.models.wild import data as wild_data
-from keras_au.models.wild.landmarks49 import INDEX_68, LEFT_EYE, RIGHT_EYE
+from keras_au.models.wild.landmarks49 import INDEX_68, LEFT_EYE, RIGHT_EYE, au_centre_targets
 
 
 @dataclass
@@ -42,12 +42,15 @@ def make_predict_step(network):
 
 def predict_records(
     network, files: Sequence[str], batch_size: int = 32, progress: bool = True, step=None,
+    subjects: Optional[Sequence[str]] = None, select: str = "all",
 ) -> Predictions:
-    """Centre-crop predictions of every record in ``files`` (labels re-ordered to the network's AUs)."""
+    """Centre-crop predictions of every record in ``files`` (of ``subjects``/``select`` when given; labels
+    re-ordered to the network's AUs)."""
     from tqdm import tqdm
 
     positions = wild_data.au_positions(wild_data.record_au_ids(files), network.aus)
-    ds = wild_data.domain_stream(files, positions, batch_size, network.crop_size, training=False)
+    ds = wild_data.domain_stream(files, positions, batch_size, network.crop_size, training=False,
+                                 subjects=subjects, select=select)
     step = step or make_predict_step(network)
     parts: dict[str, list] = {}
     for batch in tqdm(ds, desc="predicting", unit="batch", disable=not progress):
@@ -63,6 +66,40 @@ def predict_records(
     return Predictions(cat["labels"], cat["src"], cat["tgt"], cat["lm"], cat["has_lm"], cat.get("branch"), cat["heat"])
 
 
+def make_au_step(network, path: str):
+    """One traced function giving only the AU probabilities of one test path ("source" or "target")."""
+    fn = network.predict_target if path == "target" else network.predict_source
+
+    @tf.function(input_signature=[tf.TensorSpec((None, network.crop_size, network.crop_size, 3), tf.float32)])
+    def step(images):
+        return fn(images)
+
+    return step
+
+
+def split_stream(network, files: Sequence[str], subjects: Optional[Sequence[str]] = None, select: str = "all",
+                 batch_size: int = 32):
+    """Centre-crop batches of a split in the network's AU order (re-iterable: build once, score every epoch)."""
+    positions = wild_data.au_positions(wild_data.record_au_ids(files), network.aus)
+    return wild_data.domain_stream(files, positions, batch_size, network.crop_size, training=False,
+                                   subjects=subjects, select=select)
+
+
+def predict_au(network, files: Sequence[str], path: str, step=None, subjects: Optional[Sequence[str]] = None,
+               select: str = "all", batch_size: int = 32, dataset=None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (N, A), probabilities (N, A)) of one path over a split: the per-epoch validation pass.
+    ``dataset``: a ``split_stream`` of the same split, reused instead of building one."""
+    ds = dataset if dataset is not None else split_stream(network, files, subjects, select, batch_size)
+    step = step or make_au_step(network, path)
+    labels, probs = [], []
+    for batch in ds:
+        probs.append(step(batch["image"]).numpy())
+        labels.append(batch["au_labels"].numpy())
+    if not labels:
+        raise ValueError(f"no records in the split ({len(files)} files, subjects {list(subjects or [])[:3]}...)")
+    return np.concatenate(labels), np.concatenate(probs)
+
+
 def normalised_mean_error(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[Optional[float], int]:
     """Mean over faces with landmarks of mean_i ||y_i - yhat_i|| / d (d: eye-centre distance). (NME, faces)."""
     ok = np.asarray(mask) > 0
@@ -74,10 +111,12 @@ def normalised_mean_error(pred: np.ndarray, target: np.ndarray, mask: np.ndarray
     return float(err.mean()), int(ok.sum())
 
 
-def landmark_report(p: Predictions) -> dict:
-    """NME of the landmark branch and of E_l's soft-argmax against the records' (dlib) landmarks."""
+def landmark_report(p: Predictions, au_centre: bool = False) -> dict:
+    """NME of the landmark branch and of E_l's soft-argmax against the records' (dlib) landmarks; with
+    ``au_centre`` E_l is scored against the AU-centre targets it was trained on (the branch against dlib's)."""
     branch, n = normalised_mean_error(p.branch, p.landmarks, p.has_landmarks) if p.branch is not None else (None, 0)
-    heat, n_heat = normalised_mean_error(p.heatmap, p.landmarks, p.has_landmarks)
+    el_target = np.asarray(au_centre_targets(p.landmarks)) if au_centre and len(p.landmarks) else p.landmarks
+    heat, n_heat = normalised_mean_error(p.heatmap, el_target, p.has_landmarks)
     return {"landmark_branch_nme": branch, "e_l_nme": heat, "faces": max(n, n_heat),
             "skipped_no_landmarks": int(np.sum(p.has_landmarks <= 0))}
 

@@ -1,0 +1,98 @@
+"""Model selection as in ADLD's protocol: validation F1 after every epoch, a weights snapshot per epoch, and
+``best.json`` naming the epoch with the best target-domain validation F1 (paper 3.1.2: "fine-tune the best model").
+
+``best.json``::
+
+    {"select_by": "target", "metric": "val_target_f1",
+     "epochs": [{"stage": "stage2", "epoch": 1, "val_target_f1": .., "val_source_f1": .., "weights": ..}, ...],
+     "best": {...},            # over every stage (fine-tuning never selects a model worse on validation)
+     "best_stage2": {...},     # where --fine-tune starts
+     "best_finetune": {...}}
+
+Epochs count from 1 (the snapshot after one epoch is epoch 1). Ties go to the earlier epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Optional
+
+import keras
+
+BEST = "best.json"
+SNAPSHOTS = "snapshots"
+STAGES = ("stage2", "finetune")
+
+
+def snapshot_name(stage: str, epoch: int) -> str:
+    return os.path.join(SNAPSHOTS, f"{stage}-epoch{epoch:02d}.weights.h5")
+
+
+def load_best(run_dir: str) -> Optional[dict]:
+    path = os.path.join(run_dir, BEST)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def pick_best(entries: list[dict], metric: str) -> Optional[dict]:
+    """The entry with the highest ``metric`` (None values ignored); the earliest on ties."""
+    scored = [e for e in entries if e.get(metric) is not None]
+    if not scored:
+        return None
+    order = {s: i for i, s in enumerate(STAGES)}
+    scored.sort(key=lambda e: (-e[metric], order.get(e["stage"], len(order)), e["epoch"]))
+    return scored[0]
+
+
+def record_epoch(run_dir: str, entry: dict, select_by: str = "target", keep: str = "all") -> dict:
+    """Adds (or replaces, after a resumed epoch) one epoch's entry, re-picks the bests, writes ``best.json``
+    atomically; with ``keep="best"`` deletes snapshots no best names. Returns the new content."""
+    metric = f"val_{select_by}_f1"
+    state = load_best(run_dir) or {"select_by": select_by, "metric": metric, "epochs": []}
+    epochs = [e for e in state["epochs"] if (e["stage"], e["epoch"]) != (entry["stage"], entry["epoch"])]
+    epochs.append(entry)
+    epochs.sort(key=lambda e: (STAGES.index(e["stage"]) if e["stage"] in STAGES else 99, e["epoch"]))
+    state.update(epochs=epochs, best=pick_best(epochs, metric))
+    for stage in STAGES:
+        state[f"best_{stage}"] = pick_best([e for e in epochs if e["stage"] == stage], metric)
+    tmp = os.path.join(run_dir, BEST + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=2)
+    os.replace(tmp, os.path.join(run_dir, BEST))
+    if keep == "best":
+        wanted = {state[k]["weights"] for k in ("best", *(f"best_{s}" for s in STAGES)) if state.get(k)}
+        for e in epochs:
+            path = os.path.join(run_dir, e["weights"])
+            if e["weights"] not in wanted and os.path.isfile(path):
+                os.remove(path)
+    return state
+
+
+class EpochSelection(keras.callbacks.Callback):
+    """After every epoch: ``validate()`` -> {"target": mean F1 or None, "source": ...} into the logs
+    (``val_target_f1``, ``val_source_f1``: history, TensorBoard), the network's weights to
+    ``snapshots/<stage>-epochNN.weights.h5`` and ``best.json`` updated. Runs before the epoch checkpoint, so a
+    kill in between only repeats the epoch (its entry is replaced)."""
+
+    def __init__(self, run_dir: str, stage: str, network, validate: Callable[[], dict], select_by: str = "target",
+                 keep: str = "all"):
+        super().__init__()
+        self.run_dir, self.stage, self.network = run_dir, stage, network
+        self.validate, self.select_by, self.keep = validate, select_by, keep
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = self.validate()
+        entry = {"stage": self.stage, "epoch": epoch + 1, "weights": snapshot_name(self.stage, epoch + 1)}
+        for dom in ("target", "source"):
+            entry[f"val_{dom}_f1"] = scores.get(dom)
+            if logs is not None and scores.get(dom) is not None:
+                logs[f"val_{dom}_f1"] = float(scores[dom])
+        path = os.path.join(self.run_dir, entry["weights"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path[: -len(".weights.h5")] + ".tmp.weights.h5"
+        self.network.save_weights(tmp)
+        os.replace(tmp, path)
+        record_epoch(self.run_dir, entry, self.select_by, self.keep)
