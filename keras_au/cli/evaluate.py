@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="per-AU F1/accuracy of a trained run: table, JSON, bar plot")
     p.add_argument("run_dir", help="directory written by `keras-au train`")
+    p.add_argument("--snapshot", help="wild: best (default when the run has best.json), final, or a weights file")
     p.add_argument("--data", help="records to evaluate on (default: the run's test fold / target data)")
     p.add_argument("--fold", type=int, help="test fold (default: the run's)")
     p.add_argument("--out", help="where to write scores.json and the plot (default: <run_dir>/eval)")

@@ -21,5 +21,6 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write the inference-only model of a trained run")
     p.add_argument("run_dir", help="directory written by `keras-au train`")
+    p.add_argument("--snapshot", help="wild: best (default when the run has best.json), final, or a weights file")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=run)

@@ -13,11 +13,12 @@ Schema (unknown keys are errors, so a typo never silently changes a study)::
       "labeled_subjects": [3, 9, 15, 21],       # Fig. 4: one cell per N (omit: every subject)
       "demote_unlabeled": false,                # Fig. 4: dropped subjects' frames join the unlabeled stream
       "set": {"key": "value"},                  # config overrides for every cell
+      "domains": ["target", "source"],          # wild: one table per evaluated domain (scores[domain])
       "options": {"preset": "demo", "epochs": 40, "steps_per_epoch": 40, "batch_size": 16}   # CLI flags win
     }
 
 A variant's ``name`` (default: its model) names its row and cell directories; ``paper`` is the paper's
-mean F1 in %, printed beside ours; ``train`` passes further keyword arguments to the family's ``train``
+mean F1 in %, printed beside ours (with ``domains``: one number per domain, ``{"target": 38.9, "source": 62.6}``); ``train`` passes further keyword arguments to the family's ``train``
 (e.g. the wild model's ``{"variant": "ml"}``), never the ones a cell sets itself. Overrides apply in the order grid ``set`` < ``--set`` < variant ``set``:
 a variant's own settings define it, so a study-wide flag never silently turns it into another variant.
 """
@@ -33,7 +34,7 @@ from keras_au.models import registry
 
 GRID_DIR = os.path.join(os.path.dirname(__file__), "grids")
 GRID_KEYS = {"name", "description", "family", "variants", "seeds", "folds", "labeled_subjects",
-             "demote_unlabeled", "set", "options"}
+             "demote_unlabeled", "set", "options", "domains"}
 VARIANT_KEYS = {"model", "name", "label", "paper", "set", "train"}
 CELL_ARGS = {"model", "out", "data", "fold", "unlabeled", "seed", "preset", "epochs", "steps_per_epoch",
              "batch_size", "overrides", "labeled_subjects", "demote_unlabeled", "verbose"}  # set per cell
@@ -49,7 +50,7 @@ class Variant:
     name: str
     model: str
     label: str
-    paper: Optional[float] = None
+    paper: Optional[float | dict] = None  # % mean F1; per domain {"target": .., "source": ..} with ``domains``
     overrides: dict = dataclasses.field(default_factory=dict)
     train: dict = dataclasses.field(default_factory=dict)
 
@@ -67,6 +68,7 @@ class Grid:
     options: dict = dataclasses.field(default_factory=dict)
     description: str = ""
     path: str = ""
+    domains: Optional[list[str]] = None  # scores[domain] tables (the wild model's target and source domains)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,8 +129,11 @@ def _variant(entry: Any, where: str) -> Variant:
         raise StudyError(f"{where}: variant {name} \"train\" must be an object of train() arguments other than "
                          f"{sorted(CELL_ARGS)} (the study sets those), got {train!r}")
     paper = entry.get("paper")
-    return Variant(name, model, str(entry.get("label", name)), None if paper is None else float(paper),
-                   dict(overrides), dict(train))
+    if isinstance(paper, dict):
+        paper = {str(k): float(v) for k, v in paper.items()}
+    elif paper is not None:
+        paper = float(paper)
+    return Variant(name, model, str(entry.get("label", name)), paper, dict(overrides), dict(train))
 
 
 def parse_grid(raw: Any, name: str = "grid", path: str = "") -> Grid:
@@ -158,13 +163,18 @@ def parse_grid(raw: Any, name: str = "grid", path: str = "") -> Grid:
     if not isinstance(overrides, dict):
         raise StudyError(f"{where}: \"set\" must be an object of config overrides")
     n_list = raw.get("labeled_subjects")
+    domains = raw.get("domains")
+    if domains is not None and (not isinstance(domains, list) or not domains
+                                or not all(isinstance(d, str) and d for d in domains)):
+        raise StudyError(f"{where}: \"domains\" must be a non-empty list of score keys, e.g. [\"target\", \"source\"]")
     return Grid(
         name=str(raw.get("name", name)), family=family, variants=variants,
         seeds=_int_list(raw.get("seeds", [0, 1, 2]), f"{where}: seeds"),
         folds=_int_list(raw.get("folds", [0, 1, 2]), f"{where}: folds"),
         labeled_subjects=None if n_list is None else _int_list(n_list, f"{where}: labeled_subjects", 1),
         demote_unlabeled=bool(raw.get("demote_unlabeled", False)), overrides=dict(overrides),
-        options=dict(options), description=str(raw.get("description", "")), path=path)
+        options=dict(options), description=str(raw.get("description", "")), path=path,
+        domains=None if domains is None else list(domains))
 
 
 def load_grid(name_or_file: str) -> Grid:

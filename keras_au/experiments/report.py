@@ -52,9 +52,26 @@ def _au_f1(scores: dict, au: str) -> Optional[float]:
     return s["f1"] if s and s.get("support", 1) > 0 else None  # an unlabeled AU is not a 0 F1
 
 
-def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list[int]) -> dict:
-    """Rows (variant × N) with per-AU F1, mean F1 and mean AUC as {mean, sd, n}, the all-positive row,
-    and the Fig. 4 series. Values are fractions; ``variants`` carry name, label and paper (% mean F1)."""
+def _paper(v, domain: Optional[str]) -> Optional[float]:
+    paper = v.paper.get(domain) if isinstance(v.paper, dict) else v.paper
+    return None if paper is None else paper / 100.0
+
+
+def in_domain(records: list[dict], domain: str) -> list[dict]:
+    """Records whose scores are those of one domain (``scores[domain]``, e.g. the wild model's source); a cell
+    without that domain's scores counts as not finished for its table."""
+    out = []
+    for r in records:
+        sub = (r.get("scores") or {}).get(domain) if r["status"] == "done" else None
+        out.append(dict(r, scores=sub) if sub else dict(r, status="pending" if r["status"] == "done" else r["status"]))
+    return out
+
+
+def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list[int],
+              domain: Optional[str] = None) -> dict:
+    """Rows (variant × N) with per-AU F1, mean F1, mean accuracy and mean AUC as {mean, sd, n}, the all-positive
+    row, and the Fig. 4 series. Values are fractions; ``variants`` carry name, label and paper (% mean F1).
+    ``domain``: score ``scores[domain]`` of every cell (the records must be filtered with ``in_domain``)."""
     done = [r for r in records if r["status"] == "done"]
     aus = list(dict.fromkeys(au for r in done for au in r["scores"]["per_au"]))
     rows = []
@@ -68,10 +85,11 @@ def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list
                     per_seed[s] = got
             rows.append({
                 "variant": v.name, "label": v.label, "labeled_subjects": n,
-                "paper_mean_f1": None if v.paper is None else v.paper / 100.0,
+                "paper_mean_f1": _paper(v, domain),
                 "seeds": sorted(per_seed), "unfinished": [r["id"] for r in mine if r["status"] != "done"],
                 "mean_f1": _stat(_mean(x["mean_f1"] for x in got) for got in per_seed.values()),
                 "mean_auc": _stat(_mean(x.get("mean_auc") for x in got) for got in per_seed.values()),
+                "mean_accuracy": _stat(_mean(x.get("mean_accuracy") for x in got) for got in per_seed.values()),
                 "per_au": {au: _stat(_mean(_au_f1(x, au) for x in got) for got in per_seed.values()) for au in aus},
             })
     # The all-positive predictor depends only on the test fold's labels: one value per fold.
@@ -107,7 +125,26 @@ def _row_label(row: dict) -> str:
     return row["label"] if n is None else f"{row['label']} (N={n})"
 
 
-def markdown(summary: dict, settings: dict, title: str, description: str = "", records: list[dict] = ()) -> str:
+def domain_table(summary: dict, domain: str) -> list[str]:
+    """A domain's section (wild Tables 1/2): per-AU F1, mean F1, mean accuracy, paper, AUC, seeds."""
+    aus, base = summary["aus"], summary["baseline"]
+    lines = [f"## {domain.capitalize()} domain", "",
+             "| method | " + " | ".join(aus) + " | mean F1 | acc | paper | AUC | seeds |",
+             "|---|" + "---:|" * (len(aus) + 5)]
+    for row in summary["rows"]:
+        paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
+        mean = fmt(row["mean_f1"]) if row["mean_f1"]["mean"] is None else f"**{fmt(row['mean_f1'])}**"
+        lines.append(f"| {_row_label(row)} | " + " | ".join(fmt(row["per_au"].get(au, {})) for au in aus)
+                     + f" | {mean} | {fmt(row['mean_accuracy'])} | {paper} | {fmt(row['mean_auc'])} "
+                     f"| {len(row['seeds'])} |")
+    lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
+                 + f" | {fmt(base['mean_f1'])} | {NONE} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
+    return lines + [""]
+
+
+def markdown(summary: dict, settings: dict, title: str, description: str = "", records: list[dict] = (),
+             domains: Optional[dict] = None) -> str:
+    """``domains`` ({name: summary}, wild): one table per domain instead of the single Table 1 layout."""
     aus, rows, base = summary["aus"], summary["rows"], summary["baseline"]
     c = summary["counts"]
     lines = [f"# Study `{title}`", ""]
@@ -120,19 +157,27 @@ def markdown(summary: dict, settings: dict, title: str, description: str = "", r
         + (f", --set {settings['overrides']}" if settings.get("overrides") else "") + ".",
         f"Cells: {c['done']} done, {c['failed']} failed, {c['pending']} not run.", "",
         "F1 (%) at threshold 0.5 on each test fold, averaged over the folds for each seed; mean ± sd over the "
-        "seeds whose folds all finished (`seeds` column). `paper`: the paper's mean F1 (BP4D, 3 folds). "
-        "`AUC`: mean per-AU ROC AUC (%). `all-positive`: predicting every AU present, the floor to clear.", "",
-        "| method | " + " | ".join(aus) + " | mean F1 | paper | AUC | seeds |",
-        "|---|" + "---:|" * (len(aus) + 4),
+        "seeds whose folds all finished (`seeds` column). `paper`: the paper's mean F1"
+        + (" (its tables for that domain)" if domains else " (BP4D, 3 folds)") + ". "
+        "`AUC`: mean per-AU ROC AUC (%). `all-positive`: predicting every AU present, the floor to clear."
+        + (" `acc`: mean per-AU accuracy (%)." if domains else ""), "",
     ]
+    if domains:
+        for name, dom_summary in domains.items():
+            lines += domain_table(dom_summary, name)
+        rows = []
+    else:
+        lines += ["| method | " + " | ".join(aus) + " | mean F1 | paper | AUC | seeds |",
+                  "|---|" + "---:|" * (len(aus) + 4)]
     for row in rows:
         paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
         cells = [fmt(row["per_au"].get(au, {})) for au in aus]
         mean = fmt(row["mean_f1"]) if row["mean_f1"]["mean"] is None else f"**{fmt(row['mean_f1'])}**"
         lines.append(f"| {_row_label(row)} | " + " | ".join(cells)
                      + f" | {mean} | {paper} | {fmt(row['mean_auc'])} | {len(row['seeds'])} |")
-    lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
-                 + f" | {fmt(base['mean_f1'])} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
+    if not domains:
+        lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
+                     + f" | {fmt(base['mean_f1'])} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
     if summary["fig4"]:
         ns = sorted({n for s in summary["fig4"].values() for n in s["n"]})
         lines += ["", "## Label efficiency (Fig. 4): mean F1 (%) vs labeled training subjects", "",
@@ -186,12 +231,20 @@ def _cell_summary(r: dict) -> dict:
 
 def write_report(out: str, grid, records: list[dict], settings: dict) -> dict:
     """Writes ``study.json``, ``study.md`` and (with labeled-subject cells) ``fig4.png`` under ``out``."""
-    summary = aggregate(records, grid.variants, settings["folds"], settings["seeds"])
+    domains = None
+    if getattr(grid, "domains", None):  # wild: a table per domain; the first one is the study's headline
+        domains = {d: aggregate(in_domain(records, d), grid.variants, settings["folds"], settings["seeds"], d)
+                   for d in grid.domains}
+        counts = {s: sum(r["status"] == s for r in records) for s in ("done", "failed", "pending")}
+        summary = dict(domains[grid.domains[0]], counts=counts)
+    else:
+        summary = aggregate(records, grid.variants, settings["folds"], settings["seeds"])
     files = {"json": os.path.join(out, "study.json"), "markdown": os.path.join(out, "study.md")}
     if summary["fig4"]:
         files["fig4"] = plot_fig4(summary, os.path.join(out, "fig4.png"))
     write_json(files["json"], {"grid": grid.name, "settings": settings, **summary,
+                               **({"domains": domains} if domains else {}),
                                "cells": [_cell_summary(r) for r in records]})
     with open(files["markdown"], "w") as f:
-        f.write(markdown(summary, settings, grid.name, grid.description, records))
+        f.write(markdown(summary, settings, grid.name, grid.description, records, domains))
     return files

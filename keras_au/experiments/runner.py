@@ -121,7 +121,8 @@ def _launch(path: str, spec: dict, env: dict) -> subprocess.Popen:
 def _finish(path: str, spec: dict, returncode: int, seconds: float) -> str:
     result = read_json(os.path.join(path, RESULT))
     if returncode == 0 and result is not None:
-        return f"done   {spec['id']}: mean F1 {100 * result['scores']['mean_f1']:.1f} ({seconds:.0f} s)"
+        f1 = result["scores"].get("mean_f1")  # None: a test split without labels (reported as n/a, not 0)
+        return f"done   {spec['id']}: mean F1 {'n/a' if f1 is None else f'{100 * f1:.1f}'} ({seconds:.0f} s)"
     log = os.path.join(path, LOG)
     error = _last_line(log)
     write_json(os.path.join(path, FAILED), {"id": spec["id"], "returncode": returncode, "error": error,
