@@ -203,7 +203,9 @@ def end_to_end(
     return out
 
 
-def dask_end_to_end(faces, detector, workdir: str, sizes: tuple[int, int], frames_per_seq: int, tvl1: str = "fast") -> dict:
+def dask_end_to_end(
+    faces, detector, workdir: str, sizes: tuple[int, int], frames_per_seq: int, tvl1: str = "fast"
+) -> dict:
     """1 vs 2 workers on a warm local Dask cluster: worker start-up and imports stay out of the timed runs.
 
     A first (untimed) run warms the workers (TensorFlow, dlib's model, the cached processor); then the
@@ -293,7 +295,8 @@ def main() -> int:
     result = json.load(open(RESULTS)) if os.path.isfile(RESULTS) else {}
     if "stages" in only:
         stages, flow = stage_bench(faces, detector, repeat)
-        result.update(stage_ms_per_frame=stages, stage_fps={k: round(1000 / v, 1) for k, v in stages.items()}, tvl1=flow)
+        fps = {k: round(1000 / v, 1) for k, v in stages.items()}
+        result.update(stage_ms_per_frame=stages, stage_fps=fps, tvl1=flow)
     if "flow_resolution" in only:
         import flow_resolution
 

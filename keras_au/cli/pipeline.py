@@ -44,9 +44,17 @@ def config_from_args(args: argparse.Namespace):
             serving_dir=args.serving_dir,
             beam_pipeline_args=_beam_args(args),
             enable_cache=args.cache,
+            **_trainer_hardware(args),
         )
     except (ValueError, argparse.ArgumentTypeError) as e:
         raise CommandError(str(e)) from e
+
+
+def _trainer_hardware(args: argparse.Namespace) -> dict:
+    """``pipeline compile`` only: GPUs / replicas per Trainer (docs/distributed.md)."""
+    keys = ("trainer_gpus", "trainer_replicas", "trainer_gpu_type", "trainer_machine_type", "vertex_project",
+            "vertex_region")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
 def _preprocess_options(args: argparse.Namespace) -> dict:
@@ -147,10 +155,11 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
     p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True,
                    help="TV-L1 flow targets for the OFE task (default on)")
     p.add_argument("--workers", type=int,
-                   help="preprocessing worker processes: FnApiRunner, or the local Dask cluster (default: Beam args or 1)")
+                   help="preprocessing worker processes: FnApiRunner or local Dask cluster (default: Beam args or 1)")
     p.add_argument("--runner", help="dask: run the Preprocess component on Dask; any other Beam runner name is "
                    "passed to every Beam component as --runner")
-    p.add_argument("--dask-address", metavar="ADDR", help="with --runner dask: the scheduler (default: a local cluster)")
+    p.add_argument("--dask-address", metavar="ADDR",
+                   help="with --runner dask: the scheduler (default: a local cluster)")
     p.add_argument("--min-f1", type=float, default=0.5,
                    help="absolute blessing bar on the fold-mean macro F1, 0..1 (default 0.5)")
     add_gate_flags(p)
@@ -182,6 +191,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = psub.add_parser("compile", help="compile a Kubeflow Pipelines v2 spec (KubeflowV2DagRunner), offline")
     c.add_argument("--kubeflow", required=True, metavar="OUT.yaml", help="spec to write (.yaml or .json)")
     c.add_argument("--image", required=True, help="container image with keras-au installed")
+    c.add_argument("--trainer-gpus", type=int, metavar="N",
+                   help="GPUs per Trainer (replica); > 1 trains with --distribute mirrored")
+    c.add_argument("--trainer-replicas", type=int, metavar="R",
+                   help="Trainer replicas; > 1 trains multiworker as a Vertex AI custom job (needs --vertex-project)")
+    c.add_argument("--trainer-gpu-type", metavar="TYPE", help="accelerator type (default NVIDIA_H100_80GB)")
+    c.add_argument("--trainer-machine-type", metavar="TYPE", help="Vertex machine type of each replica")
+    c.add_argument("--vertex-project", help="with --trainer-replicas: the Google Cloud project of the custom job")
+    c.add_argument("--vertex-region", help="with --trainer-replicas: its region (default us-central1)")
     _add_config_flags(c, None)
     c.set_defaults(func=compile_spec, accepts_extra=True)
     p.set_defaults(func=lambda args: p.print_help() or 1)

@@ -160,7 +160,7 @@ class TVL1Flow:
 
 
 def resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
-    """Resamples a flow field to ``size`` x ``size`` (area when shrinking, bilinear when growing); values keep their unit."""
+    """Resamples a flow field to ``size`` x ``size`` (area shrinking, bilinear growing); values keep their unit."""
     if flow.shape[:2] == (size, size):
         return flow.astype(np.float32)
     return _resize(flow, (size, size))

@@ -37,7 +37,6 @@ from pipeline.beam.outputs import REPORT_FILE, delete_tree, publish, write_json
 from pipeline.beam.progress import Progress
 from pipeline.beam.sequence import PreprocessOptions, SequenceProcessor
 from pipeline.beam.sinks import write_outputs
-from pipeline.beam.stats import new_stats
 
 log = logging.getLogger("keras_au.preprocess")
 
@@ -207,9 +206,10 @@ def run_preprocess(
     beam_args = list(beam_args or [])
     if runner:
         beam_args = dask_cluster.drop_flag(beam_args, "--runner") + [f"--runner={runner}"]
-    use_dask = dask_cluster.is_dask(_flag(beam_args, "runner")) or (bool(dask_address) and not _flag(beam_args, "runner"))
+    chosen = _flag(beam_args, "runner")
+    use_dask = dask_cluster.is_dask(chosen) or (bool(dask_address) and not chosen)  # an address implies dask
     if dask_address and not use_dask:
-        raise ValueError(f"--dask-address {dask_address} needs --runner dask (got --runner {_flag(beam_args, 'runner')})")
+        raise ValueError(f"--dask-address {dask_address} needs --runner dask (got --runner {chosen})")
     if use_dask:
         dask_cluster.require_dask()  # before listing a large dataset
     listing = list_dataset(dataset, input_dir, labels=labels, aus=aus, num_folds=num_folds)
@@ -232,7 +232,8 @@ def run_preprocess(
             progress_dir = os.path.join(staging, PROGRESS_DIR) if local and progress else None
             if "://" not in output_dir:
                 os.makedirs(progress_dir or staging, exist_ok=True)
-            log.info("preprocess %s: %d work items from %s, runner %s", name, len(listing.items), input_dir, runner_name)
+            log.info("preprocess %s: %d work items from %s, runner %s", name, len(listing.items), input_dir,
+                     runner_name)  # fmt: skip
             beam_options = PipelineOptions(args)
             runner_obj = _direct_runner(beam_options) if _flag(args, "runner") is None else None
             p = beam.Pipeline(runner=runner_obj, options=beam_options)

@@ -68,8 +68,9 @@ def test_model_view_follows_the_input_pipeline_units():
 
 def test_records_carry_flow_preset_and_resolution(tmp_path, astronaut):
     face = cv2.resize(astronaut, (200, 200))
-    with_flow = FaceRecord(image=face, au_ids=(1,), au_labels=(1,), subject="s", flow=np.zeros((FLOW_SIZE, FLOW_SIZE, 2)),
-                           flow_preset="model", flow_resolution=64)  # fmt: skip
+    zero = np.zeros((FLOW_SIZE, FLOW_SIZE, 2))
+    with_flow = FaceRecord(image=face, au_ids=(1,), au_labels=(1,), subject="s", flow=zero, flow_preset="model",
+                           flow_resolution=64)  # fmt: skip
     without = FaceRecord(image=face, au_ids=(1,), au_labels=(0,), subject="s", frame=1, flow_preset="model",
                          flow_resolution=64)  # fmt: skip
     path = str(tmp_path / "r.tfrecord.gz")

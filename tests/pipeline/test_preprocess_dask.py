@@ -139,7 +139,8 @@ def test_cli_starts_and_closes_a_local_cluster(tmp_path, astronaut, write_rgb):
                      "--no-flow", "--no-progress", "--runner", "dask", "--workers", "1"])  # fmt: skip
     assert code == 0
     report = json.load(open(tmp_path / "out" / "report.json"))
-    assert report["runner"].endswith("DaskRunner") and report["workers"] == 1 and report["beam_args"] == ["--runner", "dask"]
+    assert report["runner"].endswith("DaskRunner") and report["workers"] == 1
+    assert report["beam_args"] == ["--runner", "dask"]
     assert report["examples_written"] == 1 and report["skipped"] == {"undecodable": 1}
     assert len(example_hashes(str(tmp_path / "out"))) == 1
     # the cluster's nanny and worker processes are gone with the run
