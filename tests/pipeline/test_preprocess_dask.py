@@ -195,6 +195,9 @@ def test_killed_worker_run_completes_without_duplicates(media, reference, cluste
     assert {k: report[k] for k in ACCOUNTING} == {k: ref[k] for k in ACCOUNTING}
     assert _dead(out) == _dead(ref_out)
     assert not glob.glob(os.path.join(out, ".staging-*"))
+    # Running again into the same folder (on the restarted worker too) replaces the shards: no duplicates.
+    again = _run(media, out, runner="dask", dask_address=cluster.scheduler_address)
+    assert example_hashes(out) == example_hashes(ref_out) and again["examples_written"] == ref["examples_written"]
 
 
 def test_unreachable_scheduler_fails_fast_naming_it(media, tmp_path, capsys):
