@@ -96,7 +96,7 @@ def test_variants_switch_modules_and_weights():
     assert (bl.use_landmark_branch, bl.use_contrastive, bl.lambda_fl, bl.lambda_c) == (False, False, 0.0, 0.0)
     assert (bl.lambda_cycle, bl.lambda_self) == (40.0, 3.0)
     assert (ml.use_landmark_branch, ml.use_contrastive, ml.lambda_fl) == (True, False, 0.1)
-    assert (as_.use_contrastive, as_.lambda_c, as_.lambda_cycle, as_.lambda_self) == (True, 100.0, 0.0, 3.0)
+    assert (as_.use_contrastive, as_.lambda_c, as_.lambda_cycle, as_.lambda_self) == (True, 100.0, 0.0, 0.0)
     paper = preset_config()
     assert (paper.lambda_c, paper.lambda_l, paper.lambda_adl, paper.lambda_adf, paper.lambda_au, paper.lambda_fl) == \
         (100.0, 0.6, 400.0, 1.2, 1.0, 0.1)

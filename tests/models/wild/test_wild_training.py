@@ -100,10 +100,10 @@ def test_short_run_drives_au_and_landmark_losses_down(info):
 
 def test_every_loss_term_is_tracked_and_finite(info):
     h2 = info["history"]["stage2"]
-    expected = {"loss", "d_loss", "l_au", "l_l", "l_fl", "l_adl", "l_adf", "l_c", "d_l", "d_d", "au_f1", "l_self",
+    expected = {"loss", "d_loss", "l_au", "l_l", "l_fl", "l_adl", "l_adf", "l_c", "d_l", "d_d", "au_f1",
                 "l_c_s", "l_c_t", "l_c_sl", "l_c_sb", "l_c_tl", "l_c_tb", "lm_skipped_source", "lm_skipped_target"}
     assert expected <= set(h2)
-    assert "l_cycle" not in h2 and "l_self" in h2  # +AS: L_c replaces the cycle term; self-reconstruction stays
+    assert "l_cycle" not in h2 and "l_self" not in h2  # +AS replaces ADLD's reconstruction losses with L_c
     assert all(np.isfinite(v).all() for v in h2.values())
 
 
