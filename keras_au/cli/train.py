@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="wild: labeled source-domain records (BP4D)")
     p.add_argument("--target", help="wild: unlabeled target-domain records (EmotioNet)")
     p.add_argument("--variant", help="wild: bl, ml or as (paper Table 3); default as")
+    p.add_argument("--protocol", choices=["folds", "sample", "adld"],
+                   help="wild: splits (docs/wild.md): folds (default), sample (held-out fold halved into validation/"
+                        "test people), adld (BP4D part 3 val/test subjects, EmotioNet labeled set 50/50)")
+    p.add_argument("--fine-tune", action="store_true", default=None,
+                   help="wild: after stage 2, fine-tune the best validation snapshot (finetune_epochs, own rates)")
     p.add_argument("--dataset", help="AU set (bp4d, disfa, emotionet); default: from the records")
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", type=int)

@@ -3,10 +3,14 @@
 Run directory layout (``--out``)::
 
     run.json                  model name, variant, preset, full config, data splits, AU weights, history
+    splits.json               the protocol's train / validation / test records of both domains
     checkpoints/stage1.*      landmark pretraining (weights + optimizer, epoch state)
     checkpoints/stage2.*      joint training (weights + the three optimizers, epoch state)
-    logs/stage1, logs/stage2  TensorBoard
-    model.weights.h5          final WildNetwork weights (what evaluate/export load)
+    checkpoints/finetune.*    ``--fine-tune`` from the best stage-2 snapshot (same, own optimizers)
+    snapshots/<stage>-epochNN.weights.h5   network weights after every epoch (protocols with validation)
+    best.json                 validation F1 per epoch and the best epoch (what evaluate/export load by default)
+    logs/stage1, logs/stage2, logs/finetune  TensorBoard
+    model.weights.h5          final WildNetwork weights (the last epoch)
 """
 
 from __future__ import annotations
@@ -42,30 +46,54 @@ def _build_network(cfg):
     return net
 
 
-def load_network(run_dir: str):
-    """The trained ``WildNetwork`` of a run directory, with its config and run info."""
+def resolve_weights(run_dir: str, info: dict, snapshot: Optional[str] = None) -> dict:
+    """Which weights ``snapshot`` means: None/"best" -> the epoch ``best.json`` names (the final weights when the
+    run has no validation split), "final" -> ``model.weights.h5``, else a file path. {"snapshot", "file", ...}."""
+    from keras_au.models.wild.selection import load_best
+
+    if snapshot in (None, "best"):
+        best = (load_best(run_dir) or {}).get("best")
+        if best:
+            return {"snapshot": "best", **best, "file": os.path.join(run_dir, best["weights"])}
+        if snapshot == "best":
+            raise FileNotFoundError(f"{run_dir} has no best.json: train with a protocol that has a validation "
+                                    "split (--protocol sample|adld), or use --snapshot final")
+        snapshot = "final"
+    if snapshot == "final":
+        return {"snapshot": "final", "file": os.path.join(run_dir, info.get("weights", "model.weights.h5"))}
+    return {"snapshot": "file", "file": snapshot}
+
+
+def load_network(run_dir: str, snapshot: Optional[str] = None):
+    """The trained ``WildNetwork`` of a run directory (by default the best snapshot, see ``resolve_weights``),
+    with its config and run info (``info["loaded_weights"]`` says which weights)."""
     from keras_au.models import registry
     from keras_au.models.wild.config import WildConfig
 
     info = registry.run_info(run_dir)
     if info.get("model") != MODEL:
         raise ValueError(f"{run_dir} holds a {info.get('model')!r} run, not {MODEL!r}")
-    weights = os.path.join(run_dir, info.get("weights", "model.weights.h5"))
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(f"{weights} not found: training did not finish (resume with `keras-au train`)")
+    chosen = resolve_weights(run_dir, info, snapshot)
+    if not os.path.isfile(chosen["file"]):
+        raise FileNotFoundError(f"{chosen['file']} not found: training did not finish (resume with `keras-au train`)")
     cfg = WildConfig.from_dict(info["config"])
     net = _build_network(cfg)
-    net.load_weights(weights)
+    net.load_weights(chosen["file"])
+    info["loaded_weights"] = chosen
     return net, cfg, info
 
 
-def _optimizers(cfg, steps_per_epoch: int):
+def _optimizers(cfg, steps_per_epoch: int, finetune: bool = False):
+    """Task, generator and discriminator Adams; stage 2: the ``lr_decay`` schedule; fine-tuning: constant rates
+    ``finetune_lr_scale`` x the base rates."""
     import keras
 
-    from keras_au.models.wild.lr_schedule import StepLinearDecay
+    from keras_au.models.wild.lr_schedule import make_schedule
 
     def sched(lr):
-        return StepLinearDecay(lr, steps_per_epoch, cfg.epochs, cfg.hold_epochs, cfg.decay_every)
+        if finetune:
+            return lr * cfg.finetune_lr_scale
+        return make_schedule(cfg.lr_decay, lr, steps_per_epoch, cfg.epochs, cfg.hold_epochs, cfg.decay_every)
 
     task = keras.optimizers.Adam(sched(cfg.task_lr), cfg.task_beta_1, cfg.task_beta_2, name="task_adam")
     gen = keras.optimizers.Adam(sched(cfg.gen_lr), cfg.gen_beta_1, cfg.gen_beta_2, name="generator_adam")
@@ -81,19 +109,25 @@ def train(
     steps_per_epoch: Optional[int] = None, batch_size: Optional[int] = None, seed: Optional[int] = None,
     xla: Optional[bool] = None, mixed_precision: Optional[bool] = None, resume: bool = True, preset: str = "paper",
     overrides: Optional[dict] = None, data: Optional[str] = None, unlabeled: Optional[str] = None,
-    verbose="auto", **options,
+    verbose="auto",
+    protocol: Optional[str] = None, fine_tune: bool = False, **options,
 ) -> dict:
-    """Stage 1 (landmark branch, ml/as) then stage 2 (joint) on source (labeled) + target (unlabeled) records.
+    """Stage 1 (landmark branch, ml/as), stage 2 (joint) and, with ``fine_tune``, fine-tuning of the best stage-2
+    snapshot, on source (labeled) + target (unlabeled) records.
 
-    ``--source`` falls back to ``--data`` and ``--target`` to ``--unlabeled``. With ``fold-<k>/`` shards, fold
-    ``fold`` (default: the first) of each domain is held out for ``evaluate``.
+    ``--source`` falls back to ``--data`` and ``--target`` to ``--unlabeled``. ``protocol`` (``protocols.py``):
+    ``folds`` (default) holds fold ``fold`` (default: the first) of each domain out for ``evaluate``; ``sample``
+    and ``adld`` also hold out a validation split, scored after every stage-2/fine-tuning epoch (``best.json``,
+    snapshots).
     """
     import keras
 
     from keras_au.losses import balanced_pos_weight
     from keras_au.models.wild import checkpoint as ckpt
     from keras_au.models.wild import data as wild_data
+    from keras_au.models.wild import selection
     from keras_au.models.wild.landmark_pretrainer import LandmarkPretrainer
+    from keras_au.models.wild.protocols import make_splits
     from keras_au.models.wild.losses import au_class_weights
     from keras_au.models.wild.trainer import WildTrainer
 
@@ -114,17 +148,28 @@ def train(
             old = json.load(f)
         if old.get("model") != MODEL or _core(old.get("config", {})) != _core(cfg.to_dict()):
             raise ValueError(f"{out} holds a run with a different configuration; use --no-resume or another --out")
-    elif not resume and os.path.isdir(ck_dir):
-        shutil.rmtree(ck_dir)
+    elif not resume:
+        for stale in ("checkpoints", "snapshots"):  # an old best.json would name another run's epochs
+            if os.path.isdir(os.path.join(out, stale)):
+                shutil.rmtree(os.path.join(out, stale))
+        if os.path.isfile(os.path.join(out, selection.BEST)):
+            os.remove(os.path.join(out, selection.BEST))
     os.makedirs(out, exist_ok=True)
 
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")  # no loss scaling needed, unlike float16
     keras.utils.set_random_seed(cfg.seed)
 
-    # Data: splits, AU selection by au_ids, label statistics for the weighted cross-entropy.
-    src_train, src_eval, src_self = wild_data.split_files(source, fold)
-    tgt_train, tgt_eval, tgt_self = wild_data.split_files(target, fold)
+    # Data: the protocol's splits, AU selection by au_ids, label statistics for the weighted cross-entropy.
+    def positions(files):
+        return wild_data.au_positions(wild_data.record_au_ids(files), cfg.aus)
+
+    splits = make_splits(protocol or "folds", source, target, fold, positions, positions)
+    _check_labeled_splits(splits, positions)
+    src_train, src_eval = splits.source["train"].files, splits.source["test"].files
+    tgt_train, tgt_eval = splits.target["train"].files, splits.target["test"].files
+    tgt_select = splits.target["train"].select  # adld: labeled target images only validate and test
+    _write_json(os.path.join(out, "splits.json"), splits.to_dict())
     src_ids, tgt_ids = wild_data.record_au_ids(src_train), wild_data.record_au_ids(tgt_train)
     src_pos, tgt_pos = wild_data.au_positions(src_ids, cfg.aus), wild_data.au_positions(tgt_ids, cfg.aus)
     if all(p < 0 for p in src_pos):
@@ -139,10 +184,11 @@ def train(
 
     info = {
         "model": MODEL, "variant": cfg.variant, "preset": preset, "config": cfg.to_dict(),
-        "source": os.path.abspath(source), "target": os.path.abspath(target), "fold": fold,
+        "source": os.path.abspath(source), "target": os.path.abspath(target), "fold": splits.fold,
+        "protocol": splits.protocol, "splits": "splits.json", "validation": splits.has_validation,
         "source_train_files": src_train, "source_eval_files": src_eval,
         "target_train_files": tgt_train, "target_eval_files": tgt_eval,
-        "eval_on_train": {"source": src_self, "target": tgt_self},
+        "eval_on_train": splits.eval_on_train,
         "source_au_ids": list(src_ids), "target_au_ids": list(tgt_ids),
         "au_weights": [float(w) for w in au_weights],
         "au_pos_weight": None if pos_weight is None else [float(w) for w in pos_weight],
@@ -154,14 +200,18 @@ def train(
     _write_json(run_path, info)
 
     net = _build_network(cfg)
-    callbacks = lambda stage: [  # noqa: E731
-        ckpt.EpochCheckpoint(ck_dir, stage),
-        keras.callbacks.TensorBoard(os.path.join(out, "logs", stage), write_graph=False),
-    ]
+    validate = _validator(net, splits, cfg) if splits.has_validation else None
+
+    def callbacks(stage):
+        # Selection first: its val_*_f1 join the logs that the checkpoint's history and TensorBoard record.
+        select = [selection.EpochSelection(out, stage, net, validate, cfg.select_by, cfg.keep_snapshots)
+                  ] if validate and stage != "stage1" else []
+        return [*select, ckpt.EpochCheckpoint(ck_dir, stage),
+                keras.callbacks.TensorBoard(os.path.join(out, "logs", stage), write_graph=False)]
 
     # Stage 1: landmark branch alone; then E_f <- its first two parts.
     if cfg.use_landmark_branch:
-        pre = LandmarkPretrainer(net.landmark_branch, cfg.crop_size, cfg.landmarks_on_target)
+        pre = LandmarkPretrainer(net.landmark_branch, cfg.crop_size, cfg.stage1_on_target)
         pre.compile(optimizer=keras.optimizers.Adam(cfg.stage1_lr, cfg.task_beta_1, cfg.task_beta_2),
                     jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
         pre.build()
@@ -169,7 +219,7 @@ def train(
         start = ckpt.restore(pre, ck_dir, "stage1")
         if start < cfg.stage1_epochs:
             ds1 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.stage1_batch_size,
-                                           cfg.crop_size, cfg.seed)
+                                           cfg.crop_size, cfg.seed, tgt_select)
             pre.fit(ds1, epochs=cfg.stage1_epochs, initial_epoch=start, steps_per_epoch=spe1,
                     callbacks=callbacks("stage1"), verbose=verbose)
         net.feature_extractor.init_from_landmark_branch(net.landmark_branch)
@@ -182,24 +232,94 @@ def train(
     start = ckpt.restore(trainer, ck_dir, "stage2")
     if start < cfg.epochs:
         ds2 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
-                                       cfg.seed + 2)
+                                       cfg.seed + 2, tgt_select)
         trainer.fit(ds2, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=spe,
                     callbacks=callbacks("stage2"), verbose=verbose)
+
+    # Fine-tuning (paper: "then fine-tune the best model"): from the best stage-2 snapshot, fresh optimizers at
+    # constant rates, selected the same way; a killed fine-tuning resumes from its own checkpoint.
+    stages = ["stage1", "stage2"]
+    if fine_tune:
+        stages.append("finetune")
+        from_path = os.path.join(ck_dir, "finetune_from.json")
+        if ckpt.load_state(ck_dir, "finetune")["epoch"] == 0:
+            start_entry = (selection.load_best(out) or {}).get("best_stage2")
+            if start_entry:
+                net.load_weights(os.path.join(out, start_entry["weights"]))
+            _write_json(from_path, start_entry or {"stage": "stage2", "epoch": cfg.epochs, "weights": "last epoch"})
+        with open(from_path) as f:
+            info["finetune_from"] = json.load(f)
+        tuner = WildTrainer(net, cfg, au_weights, pos_weight, name="wild_finetune")
+        tuner.compile(*_optimizers(cfg, spe, finetune=True), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+        tuner.build()
+        tuner.build_optimizers()
+        start = ckpt.restore(tuner, ck_dir, "finetune")
+        if start < cfg.finetune_epochs:
+            ds3 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
+                                           cfg.seed + 4, tgt_select)
+            tuner.fit(ds3, epochs=cfg.finetune_epochs, initial_epoch=start,
+                      steps_per_epoch=spe, callbacks=callbacks("finetune"), verbose=verbose)
     net.save_weights(os.path.join(out, "model.weights.h5"))
 
-    history = {s: ckpt.load_state(ck_dir, s)["history"] for s in ("stage1", "stage2")}
+    history = {s: ckpt.load_state(ck_dir, s)["history"] for s in stages}
+    best = (selection.load_best(out) or {}).get("best")
+    info["best"] = best
     skipped = {d: int(sum(sum(history[s].get(f"lm_skipped_{d}", [])) for s in history)) for d in ("source", "target")}
     info.update({"history": history, "skipped_no_landmarks": skipped, "complete": True})
     _write_json(run_path, info)
     final = {k: v[-1] for k, v in history["stage2"].items() if v}
-    return {"run_dir": out, "model": MODEL, "variant": cfg.variant, "final": final,
-            "skipped_no_landmarks": skipped}
+    return {"run_dir": out, "model": MODEL, "variant": cfg.variant, "protocol": splits.protocol, "final": final,
+            "best": best, "skipped_no_landmarks": skipped}
 
 
 def _core(config: dict) -> dict:
     """Config fields that must match to resume (training length may change)."""
     return {k: v for k, v in config.items() if k not in ("epochs", "stage1_epochs", "steps_per_epoch",
-                                                       "stage1_steps_per_epoch", "xla", "run_eagerly")}
+                                                       "stage1_steps_per_epoch", "xla", "run_eagerly",
+                                                       "finetune_epochs", "keep_snapshots")}
+
+
+def _check_labeled_splits(splits, positions) -> None:
+    """Validation and test splits must hold labeled faces of the model's AUs: an F1 over no labels would read
+    as a silent 0. (The ``folds`` protocol's unlabeled target stays allowed: evaluate reports its F1 as n/a.)"""
+    from keras_au.models.wild.protocols import scan_subjects
+
+    if not splits.has_validation:
+        return
+    for domain in ("source", "target"):
+        for part, name in (("val", "validation"), ("test", "test")):
+            sp = getattr(splits, domain)[part]
+            counts = scan_subjects(sp.files, positions(sp.files))
+            keep = counts if sp.subjects is None else {k: v for k, v in counts.items() if k in set(sp.subjects)}
+            if sum(keep.values()) == 0:
+                raise ValueError(
+                    f"protocol {splits.protocol}: the {domain} {name} split ({len(keep)} subject(s) in "
+                    f"{len(sp.files)} file(s)) holds no labeled faces for the model's AUs; model selection and testing need {domain} labels there (they are never used to train)")
+
+
+def _validator(net, splits, cfg):
+    """Per-epoch validation: mean F1 of the target split on the target path (what best.json selects by) and of
+    the source split on the source path; the steps are traced once and reused every epoch."""
+    from keras_au.metrics import au_scores
+    from keras_au.models.wild.evaluation import make_au_step, predict_au, split_stream
+
+    steps, streams = {}, {}
+
+    def validate() -> dict:
+        out = {}
+        for domain in ("target", "source"):
+            sp = getattr(splits, domain).get("val")
+            if sp is None:
+                out[domain] = None
+                continue
+            if domain not in steps:
+                steps[domain] = make_au_step(net, domain)
+                streams[domain] = split_stream(net, sp.files, sp.subjects, sp.select)
+            labels, probs = predict_au(net, sp.files, domain, steps[domain], dataset=streams[domain])
+            out[domain] = float(au_scores(labels, probs, aus=cfg.aus).mean_f1)
+        return out
+
+    return validate
 
 
 def _write_json(path: str, obj: dict) -> None:
@@ -211,15 +331,26 @@ def _write_json(path: str, obj: dict) -> None:
 
 # --- evaluate -----------------------------------------------------------------------------------------
 
-def _eval_files(info: dict, domain: str, data: Optional[str], fold: Optional[int]) -> list[str]:
+def _eval_split(run_dir: str, info: dict, domain: str, data: Optional[str], fold: Optional[int]) -> dict:
+    """Keyword arguments of ``predict_records`` for a domain's test records: ``data`` (all of it), another
+    ``fold`` (``folds`` protocol), or the run's own test split (``splits.json``: subjects/selection included)."""
     from keras_au.data.input_pipeline import list_files
     from keras_au.models.wild import data as wild_data
+    from keras_au.models.wild.protocols import Splits
 
     if data:
-        return list_files(data)
+        return {"files": list_files(data)}
     if fold is not None and fold != info.get("fold"):
-        return wild_data.split_files(info[domain], fold)[1]
-    return info[f"{domain}_eval_files"]
+        if info.get("protocol", "folds") != "folds":
+            raise ValueError(f"--fold {fold}: the run was trained with --protocol {info['protocol']}, which fixes "
+                             "its test split; evaluate another fold with --data")
+        return {"files": wild_data.split_files(info[domain], fold)[1]}
+    path = os.path.join(run_dir, info.get("splits") or "splits.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            test = getattr(Splits.from_dict(json.load(f)), domain)["test"]
+        return {"files": test.files, "subjects": test.subjects, "select": test.select}
+    return {"files": info[f"{domain}_eval_files"]}
 
 
 def landmark_error(run_dir: str, data: Optional[str] = None, progress: bool = True) -> dict:
@@ -227,18 +358,20 @@ def landmark_error(run_dir: str, data: Optional[str] = None, progress: bool = Tr
     soft-argmax against the records' (dlib) landmarks; ``data`` defaults to the run's held-out source records."""
     from keras_au.models.wild.evaluation import landmark_report, predict_records
 
-    net, _, info = load_network(run_dir)
-    files = _eval_files(info, "source", data, None)
-    return landmark_report(predict_records(net, files, progress=progress))
+    net, cfg, info = load_network(run_dir)
+    preds = predict_records(net, progress=progress, **_eval_split(run_dir, info, "source", data, None))
+    return landmark_report(preds, bool(cfg.au_centre_landmarks))
 
 
 def evaluate(
     run_dir: str, data: Optional[str] = None, fold: Optional[int] = None, out: Optional[str] = None,
-    figures: bool = False, json: bool = False, progress: bool = True, **options,
+    figures: bool = False, json: bool = False, progress: bool = True, snapshot: Optional[str] = None, **options,
 ) -> dict:
     """F1/accuracy per AU on the target domain (target path) and the source domain (source path), landmark
-    NME on both; prints a table, writes ``scores.json`` and ``f1.png``. ``data`` replaces the target eval records.
-    Top-level ``per_au``/``mean_f1``/``mean_accuracy`` are the target domain's (the paper's headline)."""
+    NME on both; prints a table, writes ``scores.json`` and ``f1.png``. ``data`` replaces the target test records.
+    Top-level ``per_au``/``mean_f1``/``mean_accuracy`` are the target domain's (the paper's headline); they are
+    None (n/a), never 0, when the target test records carry no known label. ``snapshot``: "best" (default when
+    the run has ``best.json``), "final" or a weights file."""
     import json as _json
 
     from keras_au.metrics import au_scores, detection_report
@@ -246,12 +379,12 @@ def evaluate(
         bar_plot, format_table, landmark_report, make_predict_step, predict_records,
     )
 
-    net, cfg, info = load_network(run_dir)
+    net, cfg, info = load_network(run_dir, snapshot)
     out = out or os.path.join(run_dir, "eval")
     os.makedirs(out, exist_ok=True)
     step = make_predict_step(net)
-    tgt = predict_records(net, _eval_files(info, "target", data, fold), progress=progress, step=step)
-    src = predict_records(net, _eval_files(info, "source", None, fold), progress=progress, step=step)
+    tgt = predict_records(net, progress=progress, step=step, **_eval_split(run_dir, info, "target", data, fold))
+    src = predict_records(net, progress=progress, step=step, **_eval_split(run_dir, info, "source", None, fold))
     scores = {
         "target": au_scores(tgt.labels, tgt.probs_target_path, aus=cfg.aus),
         "source": au_scores(src.labels, src.probs_source_path, aus=cfg.aus),
@@ -259,26 +392,34 @@ def evaluate(
     src_export = au_scores(src.labels, src.probs_target_path, aus=cfg.aus)
     reports = {"target": detection_report(tgt.labels, tgt.probs_target_path, cfg.aus),
                "source": detection_report(src.labels, src.probs_source_path, cfg.aus)}
+    au_centre = bool(cfg.au_centre_landmarks)  # E_l learned the AU-centre targets: score it against them
     result = {
         **reports["target"], **reports,
         "source_with_target_path": src_export.as_dict(),
-        "landmark_error": {"source": landmark_report(src), "target": landmark_report(tgt)},
+        "landmark_error": {"source": landmark_report(src, au_centre), "target": landmark_report(tgt, au_centre)},
         "records": {"target": int(len(tgt.labels)), "source": int(len(src.labels))},
         "target_labelled": int(np.sum(tgt.labels >= 0)),
-        "eval_on_train": info.get("eval_on_train"), "variant": cfg.variant,
+        "eval_on_train": info.get("eval_on_train"), "variant": cfg.variant, "protocol": info.get("protocol", "folds"),
+        "weights": {k: v for k, v in info["loaded_weights"].items() if k != "file"},
         "paths": {"target": "E_f -> (E_l, G_b) -> G_st -> F_au", "source": "E_f -> F_au"},
     }
+    if result["target_labelled"] == 0:  # no F1 at all rather than a silent 0
+        result.update(target=None, per_au={}, mean_f1=None, mean_accuracy=None, mean_auc=None, baseline=None)
+        del scores["target"]
     table = format_table(scores, cfg.aus)
     lm = result["landmark_error"]["source"]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     print(table)
     pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
     print("all-positive baseline F1 / macro AUC: " + ", ".join(
-        f"{d} {pct(r['baseline']['mean_f1'])} / {pct(r['mean_auc'])}" for d, r in reports.items()))
+        f"{d} {pct(r['baseline']['mean_f1'])} / {pct(r['mean_auc'])}" for d, r in reports.items() if d in scores))
     print(f"landmark NME (source, {lm['faces']} faces): branch {fmt(lm['landmark_branch_nme'])}, "
           f"E_l {fmt(lm['e_l_nme'])}")
     if result["target_labelled"] == 0:
-        print("note: the target evaluation records carry no known labels; target F1 is 0 by definition")
+        print("target F1: n/a - the target test records carry no known labels (scores.json: target null)")
+    w = result["weights"]
+    print(f"weights: {w['snapshot']}" + (f" ({w['stage']} epoch {w['epoch']}, validation target F1 "
+                                         f"{pct(w.get('val_target_f1'))})" if w["snapshot"] == "best" else ""))
     files = [os.path.join(out, "scores.json"), bar_plot(scores, cfg.aus, os.path.join(out, "f1.png"))]
     result["files"] = files
     with open(files[0], "w") as f:
@@ -346,13 +487,13 @@ def _in_idle_parts(variable, net) -> bool:
 
 # --- export -------------------------------------------------------------------------------------------
 
-def export(run_dir: str, out: str, path: Optional[str] = None, **options) -> str:
+def export(run_dir: str, out: str, path: Optional[str] = None, snapshot: Optional[str] = None, **options) -> str:
     """``<out>/model.keras`` (inputs {"image" (B,176,176,3) raw RGB, "landmarks" (B,68,2)} -> AU probabilities)
     and ``<out>/export.json``."""
     from keras_au.au import au_labels
     from keras_au.models.wild.inference import build_inference_model
 
-    net, cfg, info = load_network(run_dir)
+    net, cfg, info = load_network(run_dir, snapshot)
     if info.get("mean_landmarks") is None:
         raise ValueError(f"{run_dir}: no training record had landmarks, so export.json cannot hold mean_landmarks")
     path = path or cfg.export_path
@@ -367,6 +508,7 @@ def export(run_dir: str, out: str, path: Optional[str] = None, **options) -> str
         "output": "au_probs (B, A) sigmoid", "landmarks_used": False,
         "path": "E_f -> (E_l, G_b) -> G_st -> F_au" if path == "target" else "E_f -> F_au",
         "mean_landmarks": info.get("mean_landmarks"), "source_run": os.path.abspath(run_dir),
+        "weights": {k: v for k, v in info["loaded_weights"].items() if k != "file"},
     }
     _write_json(os.path.join(out, "export.json"), meta)
     return out

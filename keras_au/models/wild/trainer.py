@@ -16,7 +16,7 @@ from keras import ops
 from keras_au.au_f1_metric import AUF1Score
 from keras_au.models.wild.config import WildConfig
 from keras_au.models.wild.contrastive import PAIRS, contrastive_loss
-from keras_au.models.wild.landmarks49 import targets49
+from keras_au.models.wild.landmarks49 import au_centre_targets, targets49
 from keras_au.models.wild.network import split_domains, stack_domains
 from keras_au.models.wild.losses import (
     heatmap_indices, heatmap_loss, l1_loss, landmark_adversarial_loss, landmark_discriminator_loss,
@@ -90,8 +90,11 @@ class WildTrainer(keras.Model):
         t = {"y_s": src["au_labels"], "lm_s": targets49(src["landmarks"], cfg.crop_size),
              "lm_t": targets49(tgt["landmarks"], cfg.crop_size), "m_s": ops.cast(src["has_landmarks"], "float32")}
         t["m_t"] = ops.cast(tgt["has_landmarks"], "float32") * (1.0 if cfg.landmarks_on_target else 0.0)
-        t["idx_s"] = heatmap_indices(t["lm_s"], 1, grid)
-        t["idx_t"] = heatmap_indices(t["lm_t"], 1, grid)
+        # ADLD moves 12 of the heat-map targets (L_l, D_l) onto AU centres, so E_l's attention, which G_st
+        # recombines, peaks where the AUs are; the landmark branch (L_fl) keeps the plain points.
+        refine = au_centre_targets if cfg.au_centre_landmarks else (lambda x: x)
+        t["idx_s"] = heatmap_indices(refine(t["lm_s"]), 1, grid)
+        t["idx_t"] = heatmap_indices(refine(t["lm_t"]), 1, grid)
         return t
 
     def _landmark_discriminator(self, o: dict, detach: bool) -> dict:
@@ -155,6 +158,12 @@ class WildTrainer(keras.Model):
         with tf.GradientTape() as tape:
             o = net.translate(data["source"]["image"], data["target"]["image"], training=True,
                               self_reconstruction=bool(self.config.lambda_self))
+            if self.config.au_bn_all_domains:
+                # ADLD also runs F_au in train mode on F_t and F_tlsb (outputs unused in its weak mode): its BN
+                # moving statistics then cover target-domain features, which the target test path feeds it.
+                with tape.stop_recording():
+                    for f in (o["F_t"], o["F_tlsb"]):  # one call each, as ADLD (batch statistics per domain)
+                        net.au_detector(ops.stop_gradient(f), training=True)
             with tape.stop_recording():
                 # 1. discriminators on detached features
                 with tf.GradientTape() as d_tape:
