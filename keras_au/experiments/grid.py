@@ -18,7 +18,8 @@ Schema (unknown keys are errors, so a typo never silently changes a study)::
     }
 
 A variant's ``name`` (default: its model) names its row and cell directories; ``paper`` is the paper's
-mean F1 in %, printed beside ours (with ``domains``: one number per domain, ``{"target": 38.9, "source": 62.6}``); ``train`` passes further keyword arguments to the family's ``train``
+mean F1 in %, printed beside ours (with ``domains``: one number per domain, ``{"target": 38.9, "source": 62.6}``);
+``train`` passes further keyword arguments to the family's ``train``
 (e.g. the wild model's ``{"variant": "ml"}``), never the ones a cell sets itself. Overrides apply in the order grid ``set`` < ``--set`` < variant ``set``:
 a variant's own settings define it, so a study-wide flag never silently turns it into another variant.
 """

@@ -1,10 +1,10 @@
 """Named split protocols of the in-the-wild model: which records train, validate (model selection) and test.
 
-| protocol | source (labeled, e.g. BP4D) | target (e.g. EmotioNet) |
-|---|---|---|
-| ``folds`` (default) | train: folds != k; test: fold k; no validation | same |
-| ``sample`` | train: folds != k; fold k's subjects split seeded in halves: validation / test | same (target labels only validate/test) |
-| ``adld`` | train: folds 0+1 (BP4D parts 1+2); part 3 split into ADLD's validation and test subjects | train: unlabeled records; labeled ones split seeded 50/50 into validation / test |
+* ``folds`` (default): train on folds != k, test on fold k, in both domains; no validation split.
+* ``sample``: train on folds != k; fold k's subjects shuffled (``split_seed``) and halved into validation and
+  test, in both domains (target labels only validate and test).
+* ``adld``: source trains on folds 0+1 (BP4D parts 1+2), part 3 splits into ADLD's validation and test
+  subjects; target trains on its unlabeled records, the labeled ones halved (seeded) into validation / test.
 
 A split is a list of files plus an optional subject list and a labeled/unlabeled selection: records are
 filtered while they stream (``data.domain_stream``), so a fold's shards need no re-writing. Subject lists

@@ -294,7 +294,8 @@ def _check_labeled_splits(splits, positions) -> None:
             if sum(keep.values()) == 0:
                 raise ValueError(
                     f"protocol {splits.protocol}: the {domain} {name} split ({len(keep)} subject(s) in "
-                    f"{len(sp.files)} file(s)) holds no labeled faces for the model's AUs; model selection and testing need {domain} labels there (they are never used to train)")
+                    f"{len(sp.files)} file(s)) holds no labeled faces for the model's AUs; model selection and "
+                    f"testing need {domain} labels there (they are never used to train)")
 
 
 def _validator(net, splits, cfg):
