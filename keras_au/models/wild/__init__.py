@@ -10,7 +10,7 @@ from keras_au.models.wild.feature_extractor import FeatureExtractor
 from keras_au.models.wild.inference import AcceptLandmarks, build_inference_model
 from keras_au.models.wild.landmark_branch import LandmarkBranch
 from keras_au.models.wild.landmark_part import LandmarkPart
-from keras_au.models.wild.lr_schedule import StepLinearDecay
+from keras_au.models.wild.lr_schedule import LinearDecay, StepLinearDecay
 from keras_au.models.wild.network import WildNetwork
 from keras_au.models.wild.separation import (
     BackgroundGenerator, DomainDiscriminator, FeatureGenerator, LandmarkDiscriminator, LandmarkEncoder,
@@ -19,6 +19,6 @@ from keras_au.models.wild.separation import (
 __all__ = [
     "AUDetector", "AcceptLandmarks", "BackgroundGenerator", "CBAM", "ConvBlock", "DomainDiscriminator",
     "FeatureExtractor", "FeatureGenerator", "LandmarkBranch", "LandmarkDiscriminator", "LandmarkEncoder",
-    "LandmarkPart", "Projector", "StepLinearDecay", "WildConfig", "WildNetwork", "build_inference_model",
+    "LandmarkPart", "LinearDecay", "Projector", "StepLinearDecay", "WildConfig", "WildNetwork", "build_inference_model",
     "contrastive_loss", "preset_config",
 ]
