@@ -2,12 +2,16 @@
 
 Every loss returns a scalar that is exactly 0 — never NaN — when nothing is selected (a batch with
 no labeled example, no flow target, no usable landmarks), so mixed labeled/unlabeled training is safe.
+Under a ``tf.distribute`` strategy each replica returns its share of the global-batch loss: masked means
+divide by the global count of selected entries (see ``keras_au.distribute``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from keras import ops
+
+from keras_au.distribute import global_sum
 
 
 def known_label_mask(labels):
@@ -16,10 +20,14 @@ def known_label_mask(labels):
 
 
 def weighted_mean(values, weights):
-    """sum(values * weights) / max(sum(weights), 1): the mean over selected entries, 0 if none."""
+    """sum(values * weights) / max(sum(weights), 1): the mean over selected entries, 0 if none.
+
+    The denominator is summed over replicas, so under a strategy this is the replica's share of the
+    global-batch mean (a per-replica mean would weight replicas equally, not items).
+    """
     values = ops.cast(values, "float32")
     weights = ops.cast(weights, "float32")
-    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1.0)
+    return ops.sum(values * weights) / ops.maximum(global_sum(ops.sum(weights)), 1.0)
 
 
 def bce_with_logits(targets, logits):

@@ -49,7 +49,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="RTATL: with --labeled-subjects, move the other subjects' frames into the unlabeled stream")
     p.add_argument("--weights", help="local ImageNet weights file for the ResNet-18 (none are downloaded)")
     p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="jit_compile the train step")
-    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed_float16 on GPU (every optimizer loss-scaled), mixed_bfloat16 elsewhere")
+    p.add_argument("--distribute", choices=["none", "mirrored", "multiworker"],
+                   help="tf.distribute strategy: mirrored = every local GPU; multiworker = TF_CONFIG or SLURM "
+                        "cluster (docs/distributed.md); the global batch stays --batch-size")
+    p.add_argument("--cpu-replicas", type=int, metavar="N",
+                   help="with --distribute mirrored on a CPU-only machine: split the CPU into N logical devices")
+    p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="synchronise BatchNorm statistics across replicas (default: on when replicas > 1)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue from the last checkpoint in --out (default)")
     add_common(p)

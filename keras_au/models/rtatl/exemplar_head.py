@@ -13,6 +13,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from keras_au.distribute import global_mean
+
 
 def augment_view(normed: tf.Tensor, seed: tf.Tensor, max_shift: float = 0.1) -> tf.Tensor:
     """A second view of normalised images (B, S, S, 3): random shift/zoom crop, flip, brightness, contrast."""
@@ -38,9 +40,10 @@ def info_nce(z1: tf.Tensor, z2: tf.Tensor, temperature: float) -> tuple[tf.Tenso
     sim = ops.matmul(ops.cast(z1, "float32"), ops.transpose(ops.cast(z2, "float32"))) / temperature
     target = ops.arange(ops.shape(sim)[0])
     ce = keras.losses.sparse_categorical_crossentropy
-    loss = 0.5 * (ops.mean(ce(target, sim, from_logits=True)) + ops.mean(ce(target, ops.transpose(sim),
-                                                                             from_logits=True)))
-    acc = ops.mean(ops.cast(ops.cast(ops.argmax(sim, axis=1), "int32") == ops.cast(target, "int32"), "float32"))
+    # Under a strategy the negatives are the replica's own batch; each replica's mean counts 1/replicas.
+    loss = 0.5 * (global_mean(ce(target, sim, from_logits=True)) + global_mean(ce(target, ops.transpose(sim),
+                                                                                 from_logits=True)))
+    acc = global_mean(ops.cast(ops.cast(ops.argmax(sim, axis=1), "int32") == ops.cast(target, "int32"), "float32"))
     return loss, acc
 
 

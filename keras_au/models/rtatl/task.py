@@ -24,28 +24,30 @@ PAPER_SIZE = {"training": {"params": 54.62e6, "flops": 10.75e9}, "inference": {"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def precision_policy(mixed: bool):
-    """Builds layers under mixed precision (float16 on GPU, bfloat16 on CPU) and restores the policy."""
-    import keras
-    import tensorflow as tf
+def precision_policy(mixed):
+    """Builds layers under mixed precision (float16 on GPU, bfloat16 on CPU, or the named policy) and
+    restores the policy afterwards."""
+    from keras_au.distribute import precision_policy as policy
 
-    previous = keras.config.dtype_policy()
-    if mixed:
-        keras.config.set_dtype_policy("mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return policy(mixed)
 
 
-def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed: bool = False, xla: bool = False,
-                  compile: bool = True):
-    """Trainer with every variable created (and optimizers built when ``compile``)."""
+def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, xla: bool = False,
+                  compile: bool = True, dist=None):
+    """Trainer with every variable created (and optimizers built when ``compile``).
+
+    ``mixed``: False, True (float16 on GPU, bfloat16 elsewhere) or "mixed_float16"/"mixed_bfloat16".
+    ``dist`` (a ``keras_au.distribute.Distribution``): variables are created in its strategy's scope and
+    BatchNorm is synchronised across replicas when ``dist.sync_bn``.
+    """
+    from keras_au.distribute import set_sync_batchnorm
     from keras_au.models.rtatl.trainer import RTATLTrainer
 
-    with precision_policy(mixed):
+    scope = dist.scope() if dist is not None else contextlib.nullcontext()
+    with scope, precision_policy(mixed):
         trainer = RTATLTrainer(cfg.to_dict(), weights_path=weights)
+        if dist is not None and dist.sync_bn:
+            set_sync_batchnorm(trainer, True)
         if compile:
             trainer.compile(jit_compile=bool(xla))
         else:
@@ -170,6 +172,7 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
           weights: Optional[str] = None, xla: Optional[bool] = None, mixed_precision: Optional[bool] = None,
           resume: bool = True, preset: str = "paper", overrides: Optional[dict] = None, verbose="auto",
           callbacks: Optional[list] = None, labeled_subjects: Optional[int] = None, demote_unlabeled: bool = False,
+          distribute: Optional[str] = None, cpu_replicas: Optional[int] = None, sync_bn: Optional[bool] = None,
           **options) -> dict:
     """Trains one variant on folds != ``fold`` of ``data`` (+ ``unlabeled`` records) into ``out``.
 
@@ -180,15 +183,34 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
     (up to the round-off of multi-threaded CPU kernels): input order, augmentation and in-step randomness
     are all keyed on the seed and the step. ``callbacks`` are extra Keras callbacks, run after the
     checkpoint is written.
+
+    ``distribute`` ("none", "mirrored", "multiworker"; see ``keras_au.distribute``) trains under a
+    ``tf.distribute`` strategy at the same global batch; only the chief writes into ``out``.
     """
+    import keras
+
+    from keras_au.distribute import resolve
+
+    # First, before any TF op: multiworker collectives and logical CPU devices are fixed at TF start-up.
+    dist = resolve(distribute, cpu_replicas, sync_bn)
+    if not out:
+        raise ValueError("--out is required")
+    with dist.write_dir(out) as write_out:
+        return _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, steps_per_epoch,
+                      batch_size, seed, weights, xla, mixed_precision, resume, preset, overrides, verbose, callbacks,
+                      labeled_subjects, demote_unlabeled)
+
+
+def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, steps_per_epoch, batch_size, seed,
+           weights, xla, mixed_precision, resume, preset, overrides, verbose, callbacks, labeled_subjects,
+           demote_unlabeled) -> dict:
+    """``train`` once the strategy is resolved: reads from ``out``, writes to ``write_out`` (``out`` on the chief)."""
     import keras
 
     from keras_au.data.input_pipeline import list_files, peek_num_aus
     from keras_au.models.rtatl.checkpoint import EpochCheckpoint, checkpoint_path, load_state
     from keras_au.models.rtatl.grad_probe import GradientProbe
 
-    if not out:
-        raise ValueError("--out is required")
     if model not in VARIANTS:
         raise ValueError(f"{model!r} is not an RTATL variant ({', '.join(VARIANTS)})")
     fold = 0 if fold is None else int(fold)
@@ -236,35 +258,38 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
             from keras_au.models.rtatl.gcn_relation import prior_graph_from_labels
 
             cfg.model.prior_graph = prior_graph_from_labels(labels).tolist()
-        os.makedirs(out, exist_ok=True)
+        os.makedirs(write_out, exist_ok=True)
         info = {"model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
                 "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "weights": weights,
                 "aus": list(cfg.model.aus), "train_records": int(len(labels)),
                 "train_records_with_landmarks": int(n_lm), "train_subjects": sorted(set(subjects)),
                 "labeled_subjects": labeled_subjects, "kept_subjects": keep, "demote_unlabeled": bool(demote_unlabeled),
                 "demoted_records": n_demoted, "unlabeled_records": n_external, "config": cfg.to_dict()}
-        with open(run_json, "w") as f:
-            json.dump(info, f, indent=2)
+    info["distribute"] = dist.describe()  # may differ on resume (e.g. more GPUs); the global batch may not
+    dist.check_batch(cfg.train.batch_size)
+    with open(os.path.join(write_out, "run.json"), "w") as f:
+        json.dump(info, f, indent=2)
 
     t = cfg.train
     keras.utils.set_random_seed(t.seed)
-    trainer = build_trainer(cfg, weights=None if resuming else weights, mixed=t.mixed_precision, xla=t.xla)
+    trainer = build_trainer(cfg, weights=None if resuming else weights, mixed=t.mixed_precision, xla=t.xla, dist=dist)
     initial_epoch = load_state(trainer, ckpt) if resuming else 0
-    history_path = os.path.join(out, "history.json")
     history = {}
-    if resuming and os.path.isfile(history_path):
-        with open(history_path) as f:
+    if resuming and os.path.isfile(os.path.join(out, "history.json")):
+        with open(os.path.join(out, "history.json")) as f:
             history = json.load(f)
+    history_path = os.path.join(write_out, "history.json")
     if initial_epoch < t.epochs:
         stream = dict(keep_subjects=info.get("kept_subjects"), demote_unlabeled=bool(info.get("demote_unlabeled")),
                       stream_sizes=(max(info.get("demoted_records", 1), 1), max(info.get("unlabeled_records", 1), 1)))
-        ds = training_dataset(cfg, train_files, unlabeled_files, skip_batches=initial_epoch * t.steps_per_epoch,
-                              **stream)
-        cbs = [EpochCheckpoint(ckpt), keras.callbacks.TensorBoard(os.path.join(out, "logs"))]
+        ds = dist.prepare_dataset(training_dataset(cfg, train_files, unlabeled_files,
+                                                   skip_batches=initial_epoch * t.steps_per_epoch, **stream))
+        cbs = [EpochCheckpoint(checkpoint_path(write_out)),
+               keras.callbacks.TensorBoard(os.path.join(write_out, "logs"))]
         probe = None
         if t.grad_probe_every > 0:
             probe_batch = next(iter(training_dataset(cfg, train_files, unlabeled_files, **stream)))
-            probe = GradientProbe(probe_batch, t.grad_probe_every, os.path.join(out, "logs", "grad_probe"))
+            probe = GradientProbe(probe_batch, t.grad_probe_every, os.path.join(write_out, "logs", "grad_probe"))
             cbs.append(probe)
         h = trainer.fit(ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, initial_epoch=initial_epoch,
                         callbacks=[*cbs, *(callbacks or [])], verbose=verbose)
@@ -276,7 +301,7 @@ def train(model: str = "rtatl", out: str = "", data: Optional[str] = None, fold:
             json.dump(history, f, indent=2)
     info.update(completed_epochs=t.epochs, resumed_from_epoch=initial_epoch if resuming else None,
                 checkpoint=os.path.relpath(ckpt, out))
-    with open(run_json, "w") as f:
+    with open(os.path.join(write_out, "run.json"), "w") as f:
         json.dump(info, f, indent=2)
     last = {k: v[-1] for k, v in history.items() if v and not isinstance(v[-1], dict)}
     return {"run_dir": out, "model": model, "epochs": t.epochs, "resumed_from_epoch": info["resumed_from_epoch"],

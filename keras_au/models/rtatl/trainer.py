@@ -14,6 +14,11 @@ Each ``train_step`` (one forward pass of the backbone on the partly blanked imag
 Examples without landmarks use the mean shape for RoIs and are left out of the inpainting terms and not
 blanked; unknown labels are masked; every skipped item is counted in a metric (``n_no_landmarks`` ...).
 The logged ``au_f1`` is measured on intact faces in inference mode, on known labels only.
+
+Under a ``tf.distribute`` strategy (``keras_au.distribute``) every term is the replica's share of the
+global-batch value (masked terms over the global count), random draws are made for the global batch and
+sliced per replica, and logged values are the all-reduced global ones: a mirrored step computes what one
+device computes on the same global batch.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import tensorflow as tf
 from keras import ops
 
 from keras_au.au_f1_metric import AUF1Score
+from keras_au.distribute import global_mean, global_value, loss_scaled, replica_uniform
+from keras_au.losses import weighted_mean
 from keras_au.models.rtatl import losses as L
 from keras_au.models.rtatl.backbone import FEATURE_STRIDE, RTATLBackbone
 from keras_au.models.rtatl.config import RTATLConfig
@@ -118,9 +125,13 @@ class RTATLTrainer(keras.Model):
     def build_all(self) -> None:
         """Creates every variable (by tracing the training forward on a dummy batch) and builds the optimizers."""
         if not self.built:
-            # Tracing (not running) the full training graph creates every variable cheaply.
-            specs = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in self.dummy_batch().items()}
-            tf.function(lambda d: self.training_forward(d, training=False)).get_concrete_function(specs)
+            if tf.distribute.has_strategy():
+                # Mirrored variables cannot be created inside a traced function: one eager forward instead.
+                self.training_forward(self.dummy_batch(), training=False)
+            else:
+                # Tracing (not running) the full training graph creates every variable cheaply.
+                specs = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in self.dummy_batch().items()}
+                tf.function(lambda d: self.training_forward(d, training=False)).get_concrete_function(specs)
             self.built = True
         if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
             self.optimizer.build(self.main_variables)
@@ -133,9 +144,8 @@ class RTATLTrainer(keras.Model):
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.roii:
             critic = critic_optimizer or keras.optimizers.Adam(t.critic_learning_rate)
-            if self.dtype_policy.name == "mixed_float16":
-                critic = keras.optimizers.LossScaleOptimizer(critic)
-            self.critic_optimizer = critic
+            # Keras wraps only the compiled optimizer; the critic's float16 gradients need their own scale.
+            self.critic_optimizer = loss_scaled(critic, self.dtype_policy.name)
         self.build_all()
 
     def call(self, inputs, training=None):
@@ -157,8 +167,8 @@ class RTATLTrainer(keras.Model):
         if not self.roii:
             return prep
         centers = self.backbone.au_centers(lm)  # (B, A, 2, 2)
-        chosen = tf.random.stateless_uniform((b,), self._seed(step, 0), 0, m.num_aus, dtype=tf.int32)
-        blank = tf.cast(tf.random.stateless_uniform((b,), self._seed(step, 1)) < t.blank_fraction, tf.float32)
+        chosen = replica_uniform(b, self._seed(step, 0), 0, m.num_aus, dtype=tf.int32)
+        blank = tf.cast(replica_uniform(b, self._seed(step, 1)) < t.blank_fraction, tf.float32)
         blank = blank * valid  # no landmarks: no reliable patch location, nothing blanked
         blanks = tf.gather(centers, chosen, batch_dims=1)  # (B, 2, 2)
         half = m.patch_size / 2.0
@@ -193,7 +203,7 @@ class RTATLTrainer(keras.Model):
         lab = tf.gather(labels, chosen, batch_dims=1)
         known = tf.cast(lab >= 0, tf.float32) * weights
         hit = tf.cast(tf.equal(pseudo, tf.cast(lab, tf.float32)), tf.float32)
-        return tf.reduce_sum(hit * known) / tf.maximum(tf.reduce_sum(known), 1.0), tf.reduce_sum(known)
+        return weighted_mean(hit, known), tf.reduce_sum(known)
 
     def flow_target(self, data):
         """TV-L1 target of the batch in model-image pixels (the pipeline gives input-crop pixels)."""
@@ -211,16 +221,16 @@ class RTATLTrainer(keras.Model):
             z2 = self.pretext_head(resnet(ops.cast(view, self.backbone.compute_dtype), training=training)[-1])
             return info_nce(z1, z2, self.cfg.train.exemplar_temperature)
         if self.pretext == "rotation":
-            target = tf.random.stateless_uniform((b,), self._seed(step, 2), 0, NUM_ROTATIONS, dtype=tf.int32)
+            target = replica_uniform(b, self._seed(step, 2), 0, NUM_ROTATIONS, dtype=tf.int32)
             images = rotate_batch(normed, target)
         else:  # jigsaw
             p = self.cfg.train.jigsaw_permutations
-            target = tf.random.stateless_uniform((b,), self._seed(step, 2), 0, p, dtype=tf.int32)
+            target = replica_uniform(b, self._seed(step, 2), 0, p, dtype=tf.int32)
             tiles = shuffled_tiles(normed, target, self.permutations, self._seed(step, 3))
             images = tf.reshape(tiles, (-1, *tiles.shape[2:]))
         logits = self.pretext_head(resnet(ops.cast(images, self.backbone.compute_dtype), training=training)[-1])
-        loss = ops.mean(ce(target, logits, from_logits=True))
-        acc = ops.mean(ops.cast(ops.cast(ops.argmax(logits, axis=-1), "int32") == ops.cast(target, "int32"), "float32"))
+        loss = global_mean(ce(target, logits, from_logits=True))
+        acc = global_mean(ops.cast(ops.cast(ops.argmax(logits, axis=-1), "int32") == ops.cast(target, "int32"), "float32"))
         return loss, acc
 
     def training_forward(self, data: dict, training: bool = False, step=0) -> dict:
@@ -307,9 +317,9 @@ class RTATLTrainer(keras.Model):
         # L = L_sup + L_D + L_G + lambda_f L_F (paper's total; + the pretext term for Table 1's other rows)
         logs["loss"] = total + logs.get("l_d", 0.0)
         known = ops.cast(labels >= 0, "float32")
-        logs["sup_label_share"] = ops.sum(known * prep["intact"]) / ops.maximum(ops.sum(known), 1.0)
-        for name, value in logs.items():
-            self.trackers[name].update_state(value)
+        logs["sup_label_share"] = weighted_mean(prep["intact"], known)
+        for name, value in logs.items():  # shares -> global-batch values (every replica logs the same)
+            self.trackers[name].update_state(global_value(value))
         self.trackers["n_no_landmarks"].update_state(ops.sum(1.0 - prep["valid"]))
         self.trackers["n_unlabeled"].update_state(ops.sum(1.0 - ops.max(known, axis=-1)))
         if self.ofe:
@@ -350,7 +360,7 @@ class RTATLTrainer(keras.Model):
         labels = tf.cast(data["au_labels"], tf.int32)
         normed, _, lm, _ = self.backbone.preprocess(data["image"], data["landmarks"])
         out = self.backbone.forward(normed, lm, training=False)
-        l_sup = L.supervised_loss(labels, out["logits"], pos_weight=self.cfg.train.sup_pos_weight)
+        l_sup = global_value(L.supervised_loss(labels, out["logits"], pos_weight=self.cfg.train.sup_pos_weight))
         self.trackers["l_sup"].update_state(l_sup)
         self.trackers["loss"].update_state(l_sup)
         self.f1.update_state(labels, out["probs"])
