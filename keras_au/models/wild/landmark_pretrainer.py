@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_au.distribute import global_sum, global_value
 from keras_au.models.wild.landmarks49 import targets49
 from keras_au.models.wild.losses import landmark_loss, landmark_nme
 from keras_au.models.wild.tracking import make_trackers, skipped
@@ -51,8 +52,9 @@ class LandmarkPretrainer(keras.Model):
         with tf.GradientTape() as tape:
             pred = self.branch(images, training=True)
             loss = landmark_loss(pred, target, mask)
+            scaled = self.optimizer.scale_loss(loss)  # identity unless a mixed_float16 LossScaleOptimizer
         variables = self.branch.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return self._update(loss, pred, target, mask, data)
 
     def test_step(self, data):
@@ -62,9 +64,11 @@ class LandmarkPretrainer(keras.Model):
 
     def _update(self, loss, pred, target, mask, data):
         t = self.trackers
+        loss = global_value(loss)  # a replica's share -> the global-batch value
         t["loss"].update_state(loss)
         t["l_fl"].update_state(loss)
-        t["nme"].update_state(landmark_nme(pred, target, mask), sample_weight=ops.sum(ops.cast(mask, "float32")))
+        t["nme"].update_state(global_value(landmark_nme(pred, target, mask)),
+                              sample_weight=global_sum(ops.sum(ops.cast(mask, "float32"))))
         t["lm_skipped_source"].update_state(skipped(data["source"]["has_landmarks"]))
         t["lm_skipped_target"].update_state(skipped(data["target"]["has_landmarks"]))
         return {k: m.result() for k, m in t.items()}

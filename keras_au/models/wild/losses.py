@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from keras_au.losses import bce_with_logits, weight_positives
+from keras_au.distribute import global_mean
+from keras_au.losses import bce_with_logits, weight_positives, weighted_mean
 from keras_au.metrics import known_mask
 from keras_au.models.wild.landmarks49 import inter_ocular
 
 
 def masked_mean(values, mask):
-    """sum(values * mask) / sum(mask), and 0 when the mask is empty."""
-    values, mask = ops.cast(values, "float32"), ops.cast(mask, "float32")
-    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
+    """sum(values * mask) / sum(mask), and 0 when the mask is empty; under a strategy the replica's share
+    of the global-batch mean (``keras_au.losses.weighted_mean``: the global count divides)."""
+    return weighted_mean(values, mask)
 
 
 # --- AU detection -----------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ def landmark_adversarial_loss(maps):
     """G_b's loss against D_l (L_adl): D_l's maps regressed to the uniform map 1/(HW)."""
     flat = _flat_maps(maps)
     uniform = 1.0 / ops.cast(ops.shape(flat)[-1], "float32")
-    return ops.mean(ops.square(flat - uniform))
+    return global_mean(ops.square(flat - uniform))
 
 
 # --- domain discriminator (L_adf) and reconstruction --------------------------------------------------
@@ -110,9 +111,9 @@ def landmark_adversarial_loss(maps):
 def lsgan_loss(scores, real: bool):
     """Least-squares GAN loss: mean (s - 1)^2 for real targets, mean s^2 for fake."""
     s = ops.cast(scores, "float32")
-    return ops.mean(ops.square(s - 1.0)) if real else ops.mean(ops.square(s))
+    return global_mean(ops.square(s - 1.0)) if real else global_mean(ops.square(s))
 
 
 def l1_loss(a, b):
     """Mean absolute difference (ADLD's reconstruction criterion)."""
-    return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
+    return global_mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))

@@ -109,7 +109,8 @@ def train(
     steps_per_epoch: Optional[int] = None, batch_size: Optional[int] = None, seed: Optional[int] = None,
     xla: Optional[bool] = None, mixed_precision: Optional[bool] = None, resume: bool = True, preset: str = "paper",
     overrides: Optional[dict] = None, data: Optional[str] = None, unlabeled: Optional[str] = None,
-    verbose="auto",
+    verbose="auto", distribute: Optional[str] = None, cpu_replicas: Optional[int] = None,
+    sync_bn: Optional[bool] = None, extra_callbacks: Optional[list] = None,
     protocol: Optional[str] = None, fine_tune: bool = False, **options,
 ) -> dict:
     """Stage 1 (landmark branch, ml/as), stage 2 (joint) and, with ``fine_tune``, fine-tuning of the best stage-2
@@ -118,9 +119,15 @@ def train(
     ``--source`` falls back to ``--data`` and ``--target`` to ``--unlabeled``. ``protocol`` (``protocols.py``):
     ``folds`` (default) holds fold ``fold`` (default: the first) of each domain out for ``evaluate``; ``sample``
     and ``adld`` also hold out a validation split, scored after every stage-2/fine-tuning epoch (``best.json``,
-    snapshots).
+    snapshots). ``distribute`` trains every stage under a ``tf.distribute`` strategy (``keras_au.distribute``);
+    only the chief writes into ``out``.
     """
     import keras
+
+    from keras_au.distribute import mixed_policy, resolve, set_sync_batchnorm
+
+    # First, before any TF op: multiworker collectives and logical CPU devices are fixed at TF start-up.
+    dist = resolve(distribute, cpu_replicas, sync_bn)
 
     from keras_au.losses import balanced_pos_weight
     from keras_au.models.wild import checkpoint as ckpt
@@ -148,16 +155,20 @@ def train(
             old = json.load(f)
         if old.get("model") != MODEL or _core(old.get("config", {})) != _core(cfg.to_dict()):
             raise ValueError(f"{out} holds a run with a different configuration; use --no-resume or another --out")
-    elif not resume:
+    elif not resume and dist.is_chief:
         for stale in ("checkpoints", "snapshots"):  # an old best.json would name another run's epochs
             if os.path.isdir(os.path.join(out, stale)):
                 shutil.rmtree(os.path.join(out, stale))
         if os.path.isfile(os.path.join(out, selection.BEST)):
             os.remove(os.path.join(out, selection.BEST))
-    os.makedirs(out, exist_ok=True)
+    w_out = dist.writable(out)  # out on the chief; other workers write to a scratch directory
+    w_ck_dir = os.path.join(w_out, "checkpoints")
+    os.makedirs(w_out, exist_ok=True)
+    dist.check_batch(cfg.batch_size)
+    dist.check_batch(cfg.stage1_batch_size, "stage-1 batch size")
 
-    if cfg.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")  # no loss scaling needed, unlike float16
+    if cfg.mixed_precision:  # float16 (loss-scaled optimizers) on GPU, bfloat16 (no scaling needed) elsewhere
+        keras.mixed_precision.set_global_policy(mixed_policy(True))
     keras.utils.set_random_seed(cfg.seed)
 
     # Data: the protocol's splits, AU selection by au_ids, label statistics for the weighted cross-entropy.
@@ -169,7 +180,7 @@ def train(
     src_train, src_eval = splits.source["train"].files, splits.source["test"].files
     tgt_train, tgt_eval = splits.target["train"].files, splits.target["test"].files
     tgt_select = splits.target["train"].select  # adld: labeled target images only validate and test
-    _write_json(os.path.join(out, "splits.json"), splits.to_dict())
+    _write_json(os.path.join(w_out, "splits.json"), splits.to_dict())
     src_ids, tgt_ids = wild_data.record_au_ids(src_train), wild_data.record_au_ids(tgt_train)
     src_pos, tgt_pos = wild_data.au_positions(src_ids, cfg.aus), wild_data.au_positions(tgt_ids, cfg.aus)
     if all(p < 0 for p in src_pos):
@@ -196,52 +207,58 @@ def train(
         "source_train_records": stats.count, "source_train_with_landmarks": stats.with_landmarks,
         "target_train_records": tgt_stats.count, "target_train_with_landmarks": tgt_stats.with_landmarks,
         "steps_per_epoch": {"stage1": spe1, "stage2": spe}, "weights": "model.weights.h5", "complete": False,
+        "distribute": dist.describe(),
     }
-    _write_json(run_path, info)
+    _write_json(os.path.join(w_out, "run.json"), info)
 
-    net = _build_network(cfg)
+    with dist.scope():  # every variable (modules, optimizers, metrics) mirrored across replicas
+        net = _build_network(cfg)
+    if dist.sync_bn:
+        set_sync_batchnorm(net, True)
     validate = _validator(net, splits, cfg) if splits.has_validation else None
 
     def callbacks(stage):
         # Selection first: its val_*_f1 join the logs that the checkpoint's history and TensorBoard record.
-        select = [selection.EpochSelection(out, stage, net, validate, cfg.select_by, cfg.keep_snapshots)
+        select = [selection.EpochSelection(w_out, stage, net, validate, cfg.select_by, cfg.keep_snapshots)
                   ] if validate and stage != "stage1" else []
-        return [*select, ckpt.EpochCheckpoint(ck_dir, stage),
-                keras.callbacks.TensorBoard(os.path.join(out, "logs", stage), write_graph=False)]
+        return [*select, ckpt.EpochCheckpoint(w_ck_dir, stage),
+                keras.callbacks.TensorBoard(os.path.join(w_out, "logs", stage), write_graph=False)]
 
     # Stage 1: landmark branch alone; then E_f <- its first two parts.
     if cfg.use_landmark_branch:
-        pre = LandmarkPretrainer(net.landmark_branch, cfg.crop_size, cfg.stage1_on_target)
-        pre.compile(optimizer=keras.optimizers.Adam(cfg.stage1_lr, cfg.task_beta_1, cfg.task_beta_2),
-                    jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
-        pre.build()
-        pre.optimizer.build(net.landmark_branch.trainable_variables)
+        with dist.scope():
+            pre = LandmarkPretrainer(net.landmark_branch, cfg.crop_size, cfg.stage1_on_target)
+            pre.compile(optimizer=keras.optimizers.Adam(cfg.stage1_lr, cfg.task_beta_1, cfg.task_beta_2),
+                        jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+            pre.build()
+            pre.optimizer.build(net.landmark_branch.trainable_variables)
         start = ckpt.restore(pre, ck_dir, "stage1")
         if start < cfg.stage1_epochs:
             ds1 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.stage1_batch_size,
                                            cfg.crop_size, cfg.seed, tgt_select)
-            pre.fit(ds1, epochs=cfg.stage1_epochs, initial_epoch=start, steps_per_epoch=spe1,
+            pre.fit(dist.prepare_dataset(ds1), epochs=cfg.stage1_epochs, initial_epoch=start, steps_per_epoch=spe1,
                     callbacks=callbacks("stage1"), verbose=verbose)
         net.feature_extractor.init_from_landmark_branch(net.landmark_branch)
 
     # Stage 2: everything, three optimizers, the paper's lr schedule.
-    trainer = WildTrainer(net, cfg, au_weights, pos_weight)
-    trainer.compile(*_optimizers(cfg, spe), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
-    trainer.build()
-    trainer.build_optimizers()
+    with dist.scope():
+        trainer = WildTrainer(net, cfg, au_weights, pos_weight)
+        trainer.compile(*_optimizers(cfg, spe), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+        trainer.build()
+        trainer.build_optimizers()
     start = ckpt.restore(trainer, ck_dir, "stage2")
     if start < cfg.epochs:
         ds2 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
                                        cfg.seed + 2, tgt_select)
-        trainer.fit(ds2, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=spe,
-                    callbacks=callbacks("stage2"), verbose=verbose)
+        trainer.fit(dist.prepare_dataset(ds2), epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=spe,
+                    callbacks=callbacks("stage2") + list(extra_callbacks or []), verbose=verbose)
 
     # Fine-tuning (paper: "then fine-tune the best model"): from the best stage-2 snapshot, fresh optimizers at
     # constant rates, selected the same way; a killed fine-tuning resumes from its own checkpoint.
     stages = ["stage1", "stage2"]
     if fine_tune:
         stages.append("finetune")
-        from_path = os.path.join(ck_dir, "finetune_from.json")
+        from_path = os.path.join(w_ck_dir, "finetune_from.json")
         if ckpt.load_state(ck_dir, "finetune")["epoch"] == 0:
             start_entry = (selection.load_best(out) or {}).get("best_stage2")
             if start_entry:
@@ -249,24 +266,25 @@ def train(
             _write_json(from_path, start_entry or {"stage": "stage2", "epoch": cfg.epochs, "weights": "last epoch"})
         with open(from_path) as f:
             info["finetune_from"] = json.load(f)
-        tuner = WildTrainer(net, cfg, au_weights, pos_weight, name="wild_finetune")
-        tuner.compile(*_optimizers(cfg, spe, finetune=True), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
-        tuner.build()
-        tuner.build_optimizers()
+        with dist.scope():
+            tuner = WildTrainer(net, cfg, au_weights, pos_weight, name="wild_finetune")
+            tuner.compile(*_optimizers(cfg, spe, finetune=True), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+            tuner.build()
+            tuner.build_optimizers()
         start = ckpt.restore(tuner, ck_dir, "finetune")
         if start < cfg.finetune_epochs:
             ds3 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
                                            cfg.seed + 4, tgt_select)
-            tuner.fit(ds3, epochs=cfg.finetune_epochs, initial_epoch=start,
+            tuner.fit(dist.prepare_dataset(ds3), epochs=cfg.finetune_epochs, initial_epoch=start,
                       steps_per_epoch=spe, callbacks=callbacks("finetune"), verbose=verbose)
-    net.save_weights(os.path.join(out, "model.weights.h5"))
+    net.save_weights(os.path.join(w_out, "model.weights.h5"))
 
-    history = {s: ckpt.load_state(ck_dir, s)["history"] for s in stages}
-    best = (selection.load_best(out) or {}).get("best")
+    history = {s: ckpt.load_state(w_ck_dir, s)["history"] for s in stages}
+    best = (selection.load_best(w_out) or {}).get("best")
     info["best"] = best
     skipped = {d: int(sum(sum(history[s].get(f"lm_skipped_{d}", [])) for s in history)) for d in ("source", "target")}
     info.update({"history": history, "skipped_no_landmarks": skipped, "complete": True})
-    _write_json(run_path, info)
+    _write_json(os.path.join(w_out, "run.json"), info)
     final = {k: v[-1] for k, v in history["stage2"].items() if v}
     return {"run_dir": out, "model": MODEL, "variant": cfg.variant, "protocol": splits.protocol, "final": final,
             "best": best, "skipped_no_landmarks": skipped}

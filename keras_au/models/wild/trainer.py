@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_au.au_f1_metric import AUF1Score
+from keras_au.distribute import global_value, loss_scaled, rescale_gradients
 from keras_au.models.wild.config import WildConfig
 from keras_au.models.wild.contrastive import PAIRS, contrastive_loss
 from keras_au.models.wild.landmarks49 import au_centre_targets, targets49
@@ -60,9 +61,9 @@ class WildTrainer(keras.Model):
         return [*self.trackers.values(), self.au_f1]
 
     def compile(self, task_optimizer, generator_optimizer, discriminator_optimizer, **kwargs):
-        super().compile(optimizer=task_optimizer, **kwargs)
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
+        super().compile(optimizer=task_optimizer, **kwargs)  # Keras loss-scales this one under mixed_float16
+        self.generator_optimizer = loss_scaled(generator_optimizer, self.dtype_policy.name)
+        self.discriminator_optimizer = loss_scaled(discriminator_optimizer, self.dtype_policy.name)
 
     def build(self, input_shape=None):
         if not self.network.built:
@@ -168,15 +169,19 @@ class WildTrainer(keras.Model):
                 # 1. discriminators on detached features
                 with tf.GradientTape() as d_tape:
                     d_terms = self._discriminator_loss(o, t)
-                _apply(self.discriminator_optimizer, d_tape.gradient(d_terms["d_loss"], d_vars), d_vars)
+                    d_scaled = self.discriminator_optimizer.scale_loss(d_terms["d_loss"])
+                _apply(self.discriminator_optimizer, d_tape.gradient(d_scaled, d_vars), d_vars)
             # 2. generators and task nets against the updated discriminators
             g_terms = self._generator_loss(o, t)
-        grads = tape.gradient(g_terms["loss"], g_vars + task_vars)
+            g_scaled = self.generator_optimizer.scale_loss(g_terms["loss"])
+        # One backward pass feeds two optimizers; the task optimizer's share is rescaled to its own loss scale.
+        grads = tape.gradient(g_scaled, g_vars + task_vars)
         _apply(self.generator_optimizer, grads[: len(g_vars)], g_vars)
-        _apply(self.optimizer, grads[len(g_vars):], task_vars)
+        _apply(self.optimizer, rescale_gradients(grads[len(g_vars):], self.generator_optimizer, self.optimizer),
+               task_vars)
 
-        for name, value in {**d_terms, **g_terms}.items():
-            self.trackers[name].update_state(value)
+        for name, value in {**d_terms, **g_terms}.items():  # replica shares -> global-batch values
+            self.trackers[name].update_state(global_value(value))
         self.trackers["lm_skipped_source"].update_state(skipped(data["source"]["has_landmarks"]))
         self.trackers["lm_skipped_target"].update_state(skipped(data["target"]["has_landmarks"]))
         self.au_f1.update_state(t["y_s"], ops.sigmoid(ops.cast(o["au_s"], "float32")))
