@@ -63,6 +63,15 @@ class PipelineConfig:
     stats_features: tuple[str, ...] = STATS_FEATURES
     enable_cache: bool = True
     metadata_path: Optional[str] = None  # default: <pipeline_root>/metadata.sqlite (local runs)
+    # Trainer hardware (docs/distributed.md): GPUs per Trainer replica and replicas (> 1: multiworker, run as a
+    # Vertex AI custom job whose worker pools set TF_CONFIG; needs vertex_project / vertex_region).
+    trainer_gpus: int = 0
+    trainer_replicas: int = 1
+    trainer_gpu_type: str = "NVIDIA_H100_80GB"
+    trainer_machine_type: str = "a3-highgpu-1g"
+    vertex_project: Optional[str] = None
+    vertex_region: str = "us-central1"
+    image: Optional[str] = None  # the Trainer replicas' container (set by `pipeline compile --image`)
 
     def __post_init__(self) -> None:
         self.folds = tuple(int(k) for k in self.folds)
@@ -81,6 +90,19 @@ class PipelineConfig:
         self.gate  # checks the other bars
         if self.preset not in ("paper", "demo", "ci"):
             raise ValueError(f"preset must be paper, demo or ci, got {self.preset!r}")
+        if self.trainer_gpus < 0 or self.trainer_replicas < 1:
+            raise ValueError(f"--trainer-gpus must be >= 0 and --trainer-replicas >= 1, got {self.trainer_gpus} "
+                             f"and {self.trainer_replicas}")
+        if self.trainer_replicas > 1 and not self.vertex_project:
+            raise ValueError("--trainer-replicas > 1 runs the Trainer as a Vertex AI custom job (its worker pools "
+                             "set TF_CONFIG): give --vertex-project (and --vertex-region)")
+
+    @property
+    def trainer_distribute(self) -> Optional[str]:
+        """The Trainer's ``--distribute``: multiworker over replicas, mirrored over several local GPUs."""
+        if self.trainer_replicas > 1:
+            return "multiworker"
+        return "mirrored" if self.trainer_gpus > 1 else None
 
     @property
     def gate(self):

@@ -29,5 +29,33 @@ def compile_kubeflow(cfg: PipelineConfig, output_path: str, image: str) -> str:
         output_dir=out_dir,
         output_filename=name,
     )
+    cfg.image = cfg.image or image
     runner.run(create_pipeline(cfg, trainer_code="run_fn"))
-    return os.path.join(out_dir, name)
+    path = os.path.join(out_dir, name)
+    if cfg.trainer_gpus and cfg.trainer_replicas == 1:
+        request_trainer_gpus(path, cfg.trainer_gpus, cfg.trainer_gpu_type)
+    return path
+
+
+def request_trainer_gpus(path: str, gpus: int, gpu_type: str) -> None:
+    """Sets the accelerator request (type, count) of every Trainer container in a compiled spec."""
+    import json
+
+    import yaml
+
+    is_yaml = path.endswith((".yaml", ".yml"))
+    with open(path) as f:
+        spec = yaml.safe_load(f) if is_yaml else json.load(f)
+    root = spec.get("pipelineSpec", spec)  # JSON PipelineJob wraps the spec; YAML is the spec itself
+    executors = root["deploymentSpec"]["executors"]
+    found = [k for k in executors if k.startswith("Trainer_fold")]
+    if not found:
+        raise ValueError(f"{path}: no Trainer executor to give GPUs to")
+    for key in found:
+        resources = executors[key]["container"].setdefault("resources", {})
+        resources["accelerator"] = {"type": gpu_type, "count": str(gpus)}
+    with open(path, "w") as f:
+        if is_yaml:
+            yaml.safe_dump(spec, f, sort_keys=False)
+        else:
+            json.dump(spec, f, indent=2)

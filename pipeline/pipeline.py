@@ -76,7 +76,24 @@ def trainer_custom_config(cfg: PipelineConfig, fold: int, code: str = "") -> dic
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(cfg, key) is not None:
             config[key] = int(getattr(cfg, key))
+    if cfg.trainer_distribute:
+        config["distribute"] = cfg.trainer_distribute
     return config
+
+
+def vertex_training_config(cfg: PipelineConfig) -> dict:
+    """custom_config keys that make the Trainer a Vertex AI custom job: a chief pool and a worker pool, each
+    replica with ``trainer_gpus`` GPUs; Vertex sets TF_CONFIG (chief / worker) in every replica."""
+    from tfx import v1 as tfx
+
+    machine = {"machine_type": cfg.trainer_machine_type}
+    if cfg.trainer_gpus:
+        machine.update(accelerator_type=cfg.trainer_gpu_type, accelerator_count=cfg.trainer_gpus)
+    pool = {"machine_spec": machine, "container_spec": {"image_uri": cfg.image}}
+    vertex = tfx.extensions.google_cloud_ai_platform
+    return {vertex.ENABLE_VERTEX_KEY: True, vertex.VERTEX_REGION_KEY: cfg.vertex_region,
+            vertex.TRAINING_ARGS_KEY: {"project": cfg.vertex_project, "worker_pool_specs": [
+                {**pool, "replica_count": 1}, {**pool, "replica_count": cfg.trainer_replicas - 1}]}}
 
 
 def create_pipeline(
@@ -117,12 +134,16 @@ def create_pipeline(
 
     code = {"module_file": trainer_module_file()} if trainer_code == "module_file" else {"run_fn": TRAINER_RUN_FN}
     models, evaluations = {}, {}
+    # Several replicas: the Vertex Trainer launches a custom job with worker pools (they get TF_CONFIG).
+    vertex = cfg.trainer_replicas > 1
+    trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer if vertex else tfx.components.Trainer
     for k in cfg.folds:
-        trainer = tfx.components.Trainer(
+        trainer = trainer_class(
             examples=examples,
             train_args=tfx.proto.TrainArgs(splits=[split_name(j) for j in cfg.folds if j != k]),
             eval_args=tfx.proto.EvalArgs(splits=[split_name(k)]),
-            custom_config=trainer_custom_config(cfg, k, code_version),
+            custom_config={**trainer_custom_config(cfg, k, code_version),
+                           **(vertex_training_config(cfg) if vertex else {})},
             **code,
         ).with_id(f"Trainer_fold{k}")
         evaluator = AUEvaluator(

@@ -1,7 +1,7 @@
 """TFX Trainer entry point (GenericExecutor): one fold of one keras-au model.
 
 ``fn_args.custom_config`` carries ``model``, ``preset``, ``fold`` and the optional ``epochs``,
-``steps_per_epoch``, ``batch_size``, ``seed``, ``overrides``; ``fn_args.train_files`` /
+``steps_per_epoch``, ``batch_size``, ``seed``, ``overrides``, ``distribute`` (none / mirrored / multiworker); ``fn_args.train_files`` /
 ``eval_files`` point at the Examples splits (``<uri>/Split-fold-<k>/*``). The model's task module
 trains on the two training folds and exports the inference-only model into
 ``fn_args.serving_model_dir`` (``model.keras`` + ``export.json``), which the AUEvaluator scores and
@@ -20,7 +20,7 @@ import os
 import shutil
 from typing import Any
 
-TRAIN_KEYS = ("epochs", "steps_per_epoch", "batch_size", "seed")
+TRAIN_KEYS = ("epochs", "steps_per_epoch", "batch_size", "seed", "distribute")  # distribute: docs/distributed.md
 UNLABELED_SPLIT = "unlabeled"
 
 
@@ -91,6 +91,10 @@ def run_fn(fn_args: Any) -> None:
                  + (f"; resuming the interrupted run in {keep}" if resumable else ""))
     task.train(model=model, out=run_dir, data=data, fold=fold, preset=cfg.get("preset", "paper"),
                overrides=dict(cfg.get("overrides") or {}), **options)
+    from keras_au.distribute import chief_in_env
+
+    if cfg.get("distribute") == "multiworker" and not chief_in_env():
+        return  # the chief alone wrote the run and exports the model
     # The finished run moves into this execution's folder; only unfinished runs stay resumable.
     final = os.path.join(fn_args.model_run_dir, "run")
     shutil.rmtree(final, ignore_errors=True)
