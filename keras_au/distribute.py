@@ -258,6 +258,21 @@ def set_sync_batchnorm(model: keras.layers.Layer, synchronized: bool = True) -> 
     return n
 
 
+def fit_ready(model: keras.Model) -> keras.Model:
+    """Prepares a custom-step trainer for ``fit`` under a strategy.
+
+    * No symbolic build: the trainers create every variable before ``fit`` (their ``call`` is not the training
+      graph, so Keras' build from a reduced data batch fails, and MultiWorkerMirroredStrategy cannot reduce a
+      dict batch for it). Keras has no public switch, hence the instance-level override of its TF-trainer hook.
+    * Step outputs reduced with "first": every logged loss is already the all-reduced global value, and
+      Keras' multi-worker "mean" reduces scalars along an axis they do not have. Epoch logs and history come
+      from the metrics themselves (summed over replicas) either way.
+    """
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    model.distribute_reduction_method = "first"
+    return model
+
+
 def mixed_policy(mixed) -> Optional[str]:
     """``--mixed-precision``: True -> mixed_float16 on GPU, mixed_bfloat16 elsewhere; a policy name is kept."""
     if not mixed:

@@ -40,7 +40,7 @@ def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, 
     ``dist`` (a ``keras_au.distribute.Distribution``): variables are created in its strategy's scope and
     BatchNorm is synchronised across replicas when ``dist.sync_bn``.
     """
-    from keras_au.distribute import set_sync_batchnorm
+    from keras_au.distribute import fit_ready, set_sync_batchnorm
     from keras_au.models.rtatl.trainer import RTATLTrainer
 
     scope = dist.scope() if dist is not None else contextlib.nullcontext()
@@ -52,6 +52,8 @@ def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, 
             trainer.compile(jit_compile=bool(xla))
         else:
             trainer.build_all()
+    if dist is not None:
+        fit_ready(trainer)  # build_all created every variable
     return trainer
 
 

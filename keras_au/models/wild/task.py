@@ -124,7 +124,7 @@ def train(
     """
     import keras
 
-    from keras_au.distribute import mixed_policy, resolve, set_sync_batchnorm
+    from keras_au.distribute import fit_ready, mixed_policy, resolve, set_sync_batchnorm
 
     # First, before any TF op: multiworker collectives and logical CPU devices are fixed at TF start-up.
     dist = resolve(distribute, cpu_replicas, sync_bn)
@@ -232,6 +232,7 @@ def train(
                         jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
             pre.build()
             pre.optimizer.build(net.landmark_branch.trainable_variables)
+        fit_ready(pre)  # every variable exists: no symbolic build from a data batch under a strategy
         start = ckpt.restore(pre, ck_dir, "stage1")
         if start < cfg.stage1_epochs:
             ds1 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.stage1_batch_size,
@@ -246,6 +247,7 @@ def train(
         trainer.compile(*_optimizers(cfg, spe), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
         trainer.build()
         trainer.build_optimizers()
+    fit_ready(trainer)
     start = ckpt.restore(trainer, ck_dir, "stage2")
     if start < cfg.epochs:
         ds2 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
@@ -271,6 +273,7 @@ def train(
             tuner.compile(*_optimizers(cfg, spe, finetune=True), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
             tuner.build()
             tuner.build_optimizers()
+        fit_ready(tuner)
         start = ckpt.restore(tuner, ck_dir, "finetune")
         if start < cfg.finetune_epochs:
             ds3 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
