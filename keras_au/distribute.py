@@ -264,12 +264,19 @@ def fit_ready(model: keras.Model) -> keras.Model:
     * No symbolic build: the trainers create every variable before ``fit`` (their ``call`` is not the training
       graph, so Keras' build from a reduced data batch fails, and MultiWorkerMirroredStrategy cannot reduce a
       dict batch for it). Keras has no public switch, hence the instance-level override of its TF-trainer hook.
-    * Step outputs reduced with "first": every logged loss is already the all-reduced global value, and
-      Keras' multi-worker "mean" reduces scalars along an axis they do not have. Epoch logs and history come
+    * Step outputs: every logged loss is already the all-reduced global value; epoch logs and history come
       from the metrics themselves (summed over replicas) either way.
     """
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
     model.distribute_reduction_method = "first"
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras' fit reduces step outputs across workers with reduce(MEAN, axis=0), which scalar logs lack.
+        step = model.train_step
+
+        def train_step(data):
+            return {k: tf.expand_dims(v, 0) for k, v in step(data).items()}
+
+        model.train_step = train_step
     return model
 
 
