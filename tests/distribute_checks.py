@@ -1,0 +1,128 @@
+"""Runs the same short trainings single-device and mirrored over 2 logical CPU devices in ONE process
+(logical devices must be configured before TensorFlow starts, so tests call this as a subprocess).
+
+    python tests/distribute_checks.py CHECK OUT.json --records DIR [--unlabeled DIR] [--work DIR]
+
+CHECK: ``backbone_t`` (deterministic Backbone^T, 5 steps: history and every checkpointed variable) or
+``gan`` (RTATL and wild, a few steps: losses and per-step optimizer iteration counters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from keras_au.distribute import configure_cpu_replicas  # noqa: E402
+
+configure_cpu_replicas(2)  # before anything touches TF
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+class Iterations(keras.callbacks.Callback):
+    """Every optimizer's iteration counter after each step."""
+
+    def __init__(self, names: tuple[str, ...]):
+        super().__init__()
+        self.names, self.rows = names, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.rows.append({n: int(keras.ops.convert_to_numpy(getattr(self.model, n).iterations)) for n in self.names})
+
+
+AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
+
+
+def rtatl_fit(model: str, records: str, unlabeled, kind: str, steps: int, sgd: bool) -> dict:
+    """Builds the trainer under ``kind`` from seed 0 and fits ``steps`` steps of the real input pipeline
+    (ci preset, global batch 4); returns the last step's logs, every variable and the iteration rows."""
+    from keras_au.data.input_pipeline import fold_files
+    from keras_au.distribute import resolve
+    from keras_au.models.rtatl import task
+    from keras_au.models.rtatl.config import make_config
+
+    cfg = make_config(model, "ci", aus=AUS, overrides={"train.batch_size": 4}, seed=3)
+    keras.utils.set_random_seed(0)
+    dist = resolve(kind, 2 if kind == "mirrored" else None)
+    trainer = task.build_trainer(cfg, dist=dist, compile=False)
+    if sgd:  # plain SGD: Adam's first steps turn round-off in near-zero gradients into +-lr steps; a small rate
+        # keeps 5 steps out of the regime where this tiny net amplifies round-off step by step
+        with dist.scope():
+            trainer.compile(optimizer=keras.optimizers.SGD(1e-3), critic_optimizer=keras.optimizers.SGD(1e-3))
+    else:
+        with dist.scope():
+            trainer.compile()
+    files = fold_files(records, [1, 2])
+    unl = None if unlabeled is None else [os.path.join(unlabeled, f, n) for f in sorted(os.listdir(unlabeled))
+                                         for n in sorted(os.listdir(os.path.join(unlabeled, f)))]
+    ds = task.training_dataset(cfg, files, unl)
+    names = ("optimizer", "critic_optimizer") if trainer.roii else ("optimizer",)
+    it = Iterations(names)
+    init = [keras.ops.convert_to_numpy(v) for v in trainer.variables]
+    hist = trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[it])
+    return {"logs": {k: float(v[-1]) for k, v in hist.history.items()}, "iterations": it.rows,
+            "variables": [(v.path, keras.ops.convert_to_numpy(v)) for v in trainer.variables], "init": init,
+            "distribute": dist.describe()}
+
+
+def _compare(a: dict, b: dict) -> dict:
+    """Largest absolute difference over every variable (matched by position: names differ between builds)."""
+    assert len(a["variables"]) == len(b["variables"])
+    diffs = [(float(np.max(np.abs(x - y))) if x.size else 0.0, p) for (p, x), (_, y) in zip(a["variables"],
+                                                                                          b["variables"])]
+    worst = max(diffs)
+    update = max(float(np.max(np.abs(x - x0))) if x.size else 0.0 for (_, x), x0 in zip(a["variables"], a["init"]))
+    return {"max_weight_diff": worst[0], "worst_variable": worst[1], "n_variables": len(diffs),
+            "max_update": update}
+
+
+def check_backbone_t(args) -> dict:
+    runs = {k: rtatl_fit("backbone_t", args.records, None, k, 5, sgd=True) for k in ("none", "mirrored")}
+    return {"logs_single": runs["none"]["logs"], "logs_mirrored": runs["mirrored"]["logs"],
+            "distribute": runs["mirrored"]["distribute"], **_compare(runs["none"], runs["mirrored"])}
+
+
+def check_gan(args) -> dict:
+    from keras_au.models.wild import task as wild_task
+
+    res = {}
+    runs = {k: rtatl_fit("rtatl", args.records, args.unlabeled, k, 3, sgd=False) for k in ("none", "mirrored")}
+    for kind, r in runs.items():
+        res[f"rtatl_{kind}"] = {k: r[k] for k in ("logs", "iterations", "distribute")}
+    res["rtatl_weights"] = _compare(runs["none"], runs["mirrored"])
+    for kind in ("none", "mirrored"):
+        it = Iterations(("optimizer", "generator_optimizer", "discriminator_optimizer"))
+        kw = dict(distribute=kind, cpu_replicas=2) if kind == "mirrored" else {}
+        out = os.path.join(args.work, f"wild-{kind}")
+        wild_task.train(out=out, source=args.records, target=args.unlabeled, preset="ci", epochs=1,
+                        steps_per_epoch=3, seed=3, verbose=0, extra_callbacks=[it], **kw)
+        with open(os.path.join(out, "run.json")) as f:
+            info = json.load(f)
+        res[f"wild_{kind}"] = {"logs": {k: v[-1] for k, v in info["history"]["stage2"].items()},
+                               "iterations": it.rows, "distribute": info["distribute"]}
+    return res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("check", choices=["backbone_t", "gan"])
+    p.add_argument("out")
+    p.add_argument("--records", required=True)
+    p.add_argument("--unlabeled")
+    p.add_argument("--work", required=True)
+    args = p.parse_args()
+    keras.utils.set_random_seed(0)
+    res = check_backbone_t(args) if args.check == "backbone_t" else check_gan(args)
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
