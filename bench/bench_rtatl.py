@@ -8,8 +8,13 @@ flow target), so no data files are needed. Prints a table and writes ``bench/res
     python bench/bench_rtatl.py --device gpu --mixed-precision --steps 50
     python bench/bench_rtatl.py --preset ci --steps 3     # quick smoke run
     python bench/bench_rtatl.py --variants all --preset demo --batch-size 16   # cost of each auxiliary task
+    python bench/bench_rtatl.py --distribute mirrored --cpu-replicas 2 --preset ci    # CPU scaling rows
+    python bench/bench_rtatl.py --distribute mirrored --mixed-precision --xla on       # 1..N GPUs
 
-Goal on one H100 (paper preset, batch 32, 192²): >= 500 training images/s.
+Goal on one H100 (paper preset, batch 32, 192²): >= 500 training images/s; >= 0.9x linear scaling to 2 GPUs.
+``--distribute mirrored`` measures weak scaling: ``--batch-size`` per replica, global batch = that x replicas,
+one row per replica count (1, 2, 4, ... up to the GPUs or ``--cpu-replicas``), written to
+``bench/results/rtatl_scaling.json``.
 """
 
 from __future__ import annotations
@@ -88,6 +93,62 @@ def bench_variants(args) -> int:
     return 0
 
 
+def bench_scaling(args) -> int:
+    """Training images/s under MirroredStrategy for 1..N replicas at a fixed per-replica batch."""
+    import tensorflow as tf
+
+    from keras_au.distribute import Distribution
+    from keras_au.models.rtatl.config import make_config
+    from keras_au.models.rtatl.task import build_trainer
+
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+    counts = sorted({n for n in (1, 2, 4, 8, len(devices)) if n <= len(devices)})
+    xla = args.xla == "on"
+    steps = args.steps or (20 if gpus else 3)
+    rows = []
+    for n in counts:
+        ops = None if gpus else tf.distribute.ReductionToOneDevice()  # NCCL on GPUs, one-device sums on CPU
+        strategy = tf.distribute.MirroredStrategy(devices[:n], cross_device_ops=ops)
+        dist = Distribution("mirrored", strategy, n, sync_bn=n > 1)
+        cfg = make_config(args.model, args.preset, overrides={"roi_impl": args.roi_impl})
+        glob = args.batch_size * n
+        trainer = build_trainer(cfg, mixed=args.mixed_precision, xla=xla, dist=dist)
+        ds = tf.data.Dataset.from_tensors(synthetic_batch(trainer, glob)).repeat()
+        t0 = time.perf_counter()
+        trainer.fit(ds, epochs=1, steps_per_epoch=args.warmup, verbose=0)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+        dt = time.perf_counter() - t0
+        rows.append({"replicas": n, "device": "gpu" if gpus else "cpu", "global_batch": glob,
+                     "examples_per_s": glob * steps / dt, "step_ms": 1000 * dt / steps, "first_call_s": first})
+        print(rows[-1], flush=True)
+    base = rows[0]["examples_per_s"]
+    for r in rows:
+        r["scaling"] = r["examples_per_s"] / (base * r["replicas"])  # 1.0 = linear
+    kind = "GPU" if gpus else f"CPU ({args.cpu_replicas} logical devices on {os.cpu_count()} cores)"
+    print(f"\nRTATL {args.model} mirrored on {kind}, {args.preset} preset, batch {args.batch_size}/replica, "
+          f"XLA {'on' if xla else 'off'}, mixed precision {'on' if args.mixed_precision else 'off'}")
+    print(f"{'replicas':>8s} {'global':>7s} {'images/s':>9s} {'ms/step':>9s} {'scaling':>8s}")
+    for r in rows:
+        print(f"{r['replicas']:8d} {r['global_batch']:7d} {r['examples_per_s']:9.1f} {r['step_ms']:9.1f} "
+              f"{r['scaling']:8.2f}")
+    if not gpus:
+        print("GPU rows: not measured (no GPU visible)")
+    out = os.path.join(os.path.dirname(args.out), "rtatl_scaling.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"model": args.model, "preset": args.preset, "batch_per_replica": args.batch_size, "xla": xla,
+                   "mixed_precision": args.mixed_precision, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+                   "gpus": [d.name for d in gpus], "tensorflow": tf.__version__, "rows": rows,
+                   "gpu_rows": None if gpus else "not measured: no GPU lent",
+                   "goal": ">= 500 images/s on one H100-class GPU (paper preset), >= 0.9x linear to 2 GPUs"},
+                  f, indent=2)
+    print(f"wrote {out}")
+    return 0
+
+
 def bench_inference(cfg, device: str, xla: bool, mixed: bool, batch_size: int, steps: int, warmup: int) -> dict:
     import tensorflow as tf
 
@@ -124,10 +185,23 @@ def main(argv=None) -> int:
     p.add_argument("--skip-inference", action="store_true")
     p.add_argument("--device-check", action="store_true", help="print the visible devices and exit")
     p.add_argument("--variants", help="'all' or a comma list: CPU train-step cost per Table 1 variant vs backbone_t")
+    p.add_argument("--distribute", choices=["mirrored"], help="replica-scaling rows under MirroredStrategy")
+    p.add_argument("--cpu-replicas", type=int, metavar="N", help="with --distribute on CPU: N logical devices")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "rtatl.json"))
     args = p.parse_args(argv)
 
     import tensorflow as tf
+
+    if args.distribute:
+        if args.cpu_replicas:
+            from keras_au.distribute import configure_cpu_replicas
+
+            if tf.config.list_physical_devices("GPU"):
+                p.error("--cpu-replicas is for CPU-only machines")
+            configure_cpu_replicas(args.cpu_replicas)  # before TF initialises
+        if args.xla == "both":
+            args.xla = "off"
+        return bench_scaling(args)
 
     from keras_au.models.rtatl.config import make_config
 
