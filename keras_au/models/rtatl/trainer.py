@@ -230,7 +230,8 @@ class RTATLTrainer(keras.Model):
             images = tf.reshape(tiles, (-1, *tiles.shape[2:]))
         logits = self.pretext_head(resnet(ops.cast(images, self.backbone.compute_dtype), training=training)[-1])
         loss = global_mean(ce(target, logits, from_logits=True))
-        acc = global_mean(ops.cast(ops.cast(ops.argmax(logits, axis=-1), "int32") == ops.cast(target, "int32"), "float32"))
+        hit = ops.cast(ops.argmax(logits, axis=-1), "int32") == ops.cast(target, "int32")
+        acc = global_mean(ops.cast(hit, "float32"))
         return loss, acc
 
     def training_forward(self, data: dict, training: bool = False, step=0) -> dict:
