@@ -8,30 +8,14 @@ attempt appended), ``result.json`` (written last and atomically: the marker of a
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from typing import Any, Optional
 
+from keras_au.jsonio import read_json, write_json
+
 SPEC, RESULT, FAILED, LOG = "cell.json", "result.json", "failed.json", "cell.log"
-
-
-def write_json(path: str, obj: Any) -> None:
-    """Temporary file + rename: a kill never leaves a torn marker."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
-
-
-def read_json(path: str) -> Optional[Any]:
-    """File contents, or None when missing or unreadable (e.g. torn by a crash outside ``write_json``)."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def run_cell(cell_dir: str) -> dict:

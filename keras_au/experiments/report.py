@@ -15,7 +15,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from keras_au.experiments.cell import FAILED, LOG, RESULT, read_json, write_json
+from keras_au.experiments.cell import FAILED, LOG, RESULT
+from keras_au.jsonio import read_json, write_json
 
 NONE = "—"
 

@@ -18,7 +18,8 @@ from typing import Optional
 from tqdm import tqdm
 
 from keras_au.experiments import report
-from keras_au.experiments.cell import FAILED, LOG, RESULT, SPEC, read_json, write_json
+from keras_au.experiments.cell import FAILED, LOG, RESULT, SPEC
+from keras_au.jsonio import read_json, write_json
 from keras_au.experiments.grid import Cell, Grid, StudyError, expand
 from keras_au.experiments.records import check_labeled_subjects, check_records
 from keras_au.models import registry

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from keras_au.au import au_label, dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
 from keras_au.models.rtatl.config import VARIANTS, RTATLConfig, make_config
+from keras_au.jsonio import write_json
 
 MODEL_KEYS = ("image", "landmarks", "has_landmarks", "au_labels", "labeled", "flow", "has_flow")
 PAPER_SIZE = {"training": {"params": 54.62e6, "flops": 10.75e9}, "inference": {"params": 19.12e6, "flops": 5.57e9}}
@@ -269,8 +270,7 @@ def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, 
                 "demoted_records": n_demoted, "unlabeled_records": n_external, "config": cfg.to_dict()}
     info["distribute"] = dist.describe()  # may differ on resume (e.g. more GPUs); the global batch may not
     dist.check_batch(cfg.train.batch_size)
-    with open(os.path.join(write_out, "run.json"), "w") as f:
-        json.dump(info, f, indent=2)
+    write_json(os.path.join(write_out, "run.json"), info)
 
     t = cfg.train
     keras.utils.set_random_seed(t.seed)
@@ -299,12 +299,10 @@ def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, 
             history.setdefault(k, []).extend(float(x) for x in v)
         if probe is not None:
             history.setdefault("grad_probe", []).extend(probe.records)
-        with open(history_path, "w") as f:
-            json.dump(history, f, indent=2)
+        write_json(history_path, history)
     info.update(completed_epochs=t.epochs, resumed_from_epoch=initial_epoch if resuming else None,
                 checkpoint=os.path.relpath(ckpt, out))
-    with open(os.path.join(write_out, "run.json"), "w") as f:
-        json.dump(info, f, indent=2)
+    write_json(os.path.join(write_out, "run.json"), info)
     last = {k: v[-1] for k, v in history.items() if v and not isinstance(v[-1], dict)}
     return {"run_dir": out, "model": model, "epochs": t.epochs, "resumed_from_epoch": info["resumed_from_epoch"],
             "final_metrics": last}
@@ -327,8 +325,6 @@ def load_run(run_dir: str):
 def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = None, out: Optional[str] = None,
              figures: bool = False, json: bool = False, batch_size: int = 32, **options) -> dict:
     """Per-AU F1/accuracy on the run's test fold (or ``data``): prints a table, writes JSON + bar plot."""
-    import json as _json
-
     import tensorflow as tf
 
     from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
@@ -366,8 +362,7 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
     if figures:
         files_written.update(write_figures(trainer, cfg, ic, out))
     scores["files"] = files_written
-    with open(files_written["scores"], "w") as f:
-        _json.dump(scores, f, indent=2)
+    write_json(files_written["scores"], scores)
     return scores
 
 

@@ -20,6 +20,8 @@ from typing import Callable, Optional
 
 import keras
 
+from keras_au.jsonio import write_json
+
 BEST = "best.json"
 SNAPSHOTS = "snapshots"
 STAGES = ("stage2", "finetune")
@@ -58,10 +60,7 @@ def record_epoch(run_dir: str, entry: dict, select_by: str = "target", keep: str
     state.update(epochs=epochs, best=pick_best(epochs, metric))
     for stage in STAGES:
         state[f"best_{stage}"] = pick_best([e for e in epochs if e["stage"] == stage], metric)
-    tmp = os.path.join(run_dir, BEST + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(state, f, indent=2)
-    os.replace(tmp, os.path.join(run_dir, BEST))
+    write_json(os.path.join(run_dir, BEST), state)
     if keep == "best":
         wanted = {state[k]["weights"] for k in ("best", *(f"best_{s}" for s in STAGES)) if state.get(k)}
         for e in epochs:

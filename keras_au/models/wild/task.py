@@ -23,6 +23,8 @@ from typing import Optional
 
 import numpy as np
 
+from keras_au.jsonio import write_json
+
 MODEL = "wild"
 
 
@@ -180,7 +182,7 @@ def train(
     src_train, src_eval = splits.source["train"].files, splits.source["test"].files
     tgt_train, tgt_eval = splits.target["train"].files, splits.target["test"].files
     tgt_select = splits.target["train"].select  # adld: labeled target images only validate and test
-    _write_json(os.path.join(w_out, "splits.json"), splits.to_dict())
+    write_json(os.path.join(w_out, "splits.json"), splits.to_dict())
     src_ids, tgt_ids = wild_data.record_au_ids(src_train), wild_data.record_au_ids(tgt_train)
     src_pos, tgt_pos = wild_data.au_positions(src_ids, cfg.aus), wild_data.au_positions(tgt_ids, cfg.aus)
     if all(p < 0 for p in src_pos):
@@ -209,7 +211,7 @@ def train(
         "steps_per_epoch": {"stage1": spe1, "stage2": spe}, "weights": "model.weights.h5", "complete": False,
         "distribute": dist.describe(),
     }
-    _write_json(os.path.join(w_out, "run.json"), info)
+    write_json(os.path.join(w_out, "run.json"), info)
 
     with dist.scope():  # every variable (modules, optimizers, metrics) mirrored across replicas
         net = _build_network(cfg)
@@ -265,7 +267,7 @@ def train(
             start_entry = (selection.load_best(out) or {}).get("best_stage2")
             if start_entry:
                 net.load_weights(os.path.join(out, start_entry["weights"]))
-            _write_json(from_path, start_entry or {"stage": "stage2", "epoch": cfg.epochs, "weights": "last epoch"})
+            write_json(from_path, start_entry or {"stage": "stage2", "epoch": cfg.epochs, "weights": "last epoch"})
         with open(from_path) as f:
             info["finetune_from"] = json.load(f)
         with dist.scope():
@@ -287,7 +289,7 @@ def train(
     info["best"] = best
     skipped = {d: int(sum(sum(history[s].get(f"lm_skipped_{d}", [])) for s in history)) for d in ("source", "target")}
     info.update({"history": history, "skipped_no_landmarks": skipped, "complete": True})
-    _write_json(os.path.join(w_out, "run.json"), info)
+    write_json(os.path.join(w_out, "run.json"), info)
     final = {k: v[-1] for k, v in history["stage2"].items() if v}
     return {"run_dir": out, "model": MODEL, "variant": cfg.variant, "protocol": splits.protocol, "final": final,
             "best": best, "skipped_no_landmarks": skipped}
@@ -342,13 +344,6 @@ def _validator(net, splits, cfg):
         return out
 
     return validate
-
-
-def _write_json(path: str, obj: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
 
 
 # --- evaluate -----------------------------------------------------------------------------------------
@@ -532,5 +527,5 @@ def export(run_dir: str, out: str, path: Optional[str] = None, snapshot: Optiona
         "mean_landmarks": info.get("mean_landmarks"), "source_run": os.path.abspath(run_dir),
         "weights": {k: v for k, v in info["loaded_weights"].items() if k != "file"},
     }
-    _write_json(os.path.join(out, "export.json"), meta)
+    write_json(os.path.join(out, "export.json"), meta)
     return out

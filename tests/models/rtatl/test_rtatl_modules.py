@@ -129,8 +129,8 @@ def test_blanked_fraction_is_exact():
     np.testing.assert_allclose(frac, [0.75], atol=1e-6)
 
 
-def test_sup_loss_ignores_cropped_aus(ci_trainer, faces):
-    tr = ci_trainer
+def test_sup_loss_ignores_cropped_aus(faces):
+    tr = task.build_trainer(make_config("rtatl", "ci", overrides={"blank_fraction": 1.0}))  # every face blanked
     imgs, lms = faces
     batch = {"image": imgs[:, 4:196, 4:196], "landmarks": lms - 4.0, "au_labels": np.ones((2, 12), np.int32)}
     prep = tr.prepare(batch, step=5)
@@ -150,6 +150,14 @@ def test_sup_loss_ignores_cropped_aus(ci_trainer, faces):
         loss = supervised_loss(batch["au_labels"], logits, prep["intact"])
     grad = tape.gradient(loss, logits).numpy()
     assert np.all(grad[intact == 0] == 0) and np.all(grad[intact == 1] != 0)
+
+
+def test_unblanked_faces_keep_every_label(faces):
+    tr = task.build_trainer(make_config("rtatl", "ci", overrides={"blank_fraction": 0.0}))
+    imgs, lms = faces
+    prep = tr.prepare({"image": imgs[:, 4:196, 4:196], "landmarks": lms - 4.0}, step=5)
+    assert np.all(prep["intact"].numpy() == 1) and np.all(prep["blank_mask"].numpy() == 0)
+    assert np.all(prep["normed"].numpy() == prep["normed_intact"].numpy())
 
 
 def test_bad_input_is_masked_and_counted_never_nan(ci_trainer, faces):
