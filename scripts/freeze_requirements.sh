@@ -20,6 +20,7 @@ matplotlib
 tqdm
 ai-edge-litert
 pytest
+pytest-xdist
 dask[distributed]
 REQ
 # Start from the current pins: uv keeps them unless the new requirements force a change.

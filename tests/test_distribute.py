@@ -154,23 +154,25 @@ def test_backbone_t_mirrored_equals_single_device(tiny_records, tmp_path):
 
 
 @pytest.mark.slow
-def test_gan_trainers_mirrored_step_every_optimizer_once(tiny_records, tiny_unlabeled_records, tmp_path):
+@pytest.mark.parametrize("model, optimizers", [("rtatl", ("optimizer", "critic_optimizer")),
+                                               ("wild", ("optimizer", "generator_optimizer",
+                                                         "discriminator_optimizer"))])
+def test_gan_trainer_mirrored_steps_every_optimizer_once(model, optimizers, tiny_records, tiny_unlabeled_records,
+                                                         tmp_path):
     """RTATL (main + critic optimizers) and wild (task, generator, discriminator) under mirrored: every
     optimizer's counter advances once per step; every logged term finite and within 0.1 % (or 1e-4) of
     single-device at the same seed and global batch (measured: <= 3e-5 relative; RTATL's random draws are per
     global batch and BN is synchronised, so only round-off separates them)."""
-    r = _checks("gan", tmp_path, tiny_records, tiny_unlabeled_records)
-    for model, names in (("rtatl", ("optimizer", "critic_optimizer")),
-                         ("wild", ("optimizer", "generator_optimizer", "discriminator_optimizer"))):
-        for kind in ("none", "mirrored"):
-            rows = r[f"{model}_{kind}"]["iterations"]
-            assert rows == [{n: i + 1 for n in names} for i in range(3)], (model, kind, rows)
-        assert r[f"{model}_mirrored"]["distribute"]["replicas"] == 2
-        single, mirrored = r[f"{model}_none"]["logs"], r[f"{model}_mirrored"]["logs"]
-        for k, v in mirrored.items():
-            assert math.isfinite(v), (model, k)
-            if k.startswith(("loss", "l_", "d_")):
-                assert v == pytest.approx(single[k], rel=1e-3, abs=1e-4), (model, k, v, single[k])
+    r = _checks(model, tmp_path, tiny_records, tiny_unlabeled_records)
+    for kind in ("none", "mirrored"):
+        rows = r[f"{model}_{kind}"]["iterations"]
+        assert rows == [{n: i + 1 for n in optimizers} for i in range(3)], (model, kind, rows)
+    assert r[f"{model}_mirrored"]["distribute"]["replicas"] == 2
+    single, mirrored = r[f"{model}_none"]["logs"], r[f"{model}_mirrored"]["logs"]
+    for k, v in mirrored.items():
+        assert math.isfinite(v), (model, k)
+        if k.startswith(("loss", "l_", "d_")):
+            assert v == pytest.approx(single[k], rel=1e-3, abs=1e-4), (model, k, v, single[k])
 
 
 # -- multiworker: 2 local worker processes on loopback ------------------------------------------------------
