@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_study(grid, args.data, args.out, unlabeled=args.unlabeled, seeds=args.seeds, folds=args.folds,
                            jobs=args.jobs, preset=args.preset, epochs=args.epochs,
                            steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                           overrides=parse_overrides(args.set), dry_run=args.dry_run)
+                           overrides=parse_overrides(args.set), dry_run=args.dry_run, variants=args.variants)
     except (StudyError, argparse.ArgumentTypeError) as e:
         raise CommandError(str(e)) from e
     if args.dry_run:
@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="study directory: cells/, study.md, study.json")
     p.add_argument("--seeds", type=_ints, help="comma-separated seeds (default: the grid's, else 0,1,2)")
     p.add_argument("--folds", type=_ints, help="comma-separated test folds (default: the grid's, else 0,1,2)")
+    p.add_argument("--variants", type=lambda t: [x for x in t.split(",") if x],
+                   help="comma-separated row names to run (default: every row); the report covers the whole grid")
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes (default 1)")
     p.add_argument("--preset", choices=["paper", "demo", "ci"], help="default: the grid's, else paper")
     p.add_argument("--epochs", type=int)

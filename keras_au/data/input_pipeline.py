@@ -77,6 +77,29 @@ def peek_num_aus(files: Sequence[str]) -> int:
     raise ValueError(f"{files[0]} holds no records")
 
 
+def flow_sources(files: Sequence[str]) -> dict[str, int]:
+    """Records with a flow target per TV-L1 source, ``"<preset>@<side>px"`` -> count (no image decoding).
+    Records written before provenance was recorded count as ``"unrecorded"``."""
+    spec = {k: schema.feature_spec(0)[k] for k in ("has_flow", "flow_preset", "flow_resolution")}
+    counts: dict[str, int] = {}
+    for path in files:
+        ds = tf.data.TFRecordDataset(path, compression_type=_compression(path)).batch(1024)
+        for b in ds.map(lambda s: tf.io.parse_example(s, spec)).as_numpy_iterator():
+            for has, preset, side in zip(b["has_flow"], b["flow_preset"], b["flow_resolution"]):
+                if has:
+                    key = f"{preset.decode()}@{int(side)}px" if preset else "unrecorded"
+                    counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def check_one_flow_source(counts: dict[str, int], allow_mixed: bool = False) -> None:
+    """Refuses flow targets from more than one TV-L1 source: a model must never train on a mix unknowingly."""
+    if len(counts) > 1 and not allow_mixed:
+        mix = ", ".join(f"{k}: {v} records" for k, v in sorted(counts.items()))
+        raise ValueError(f"the flow targets come from {len(counts)} TV-L1 settings ({mix}); re-run preprocessing "
+                         "with one --flow-preset, or pass --set allow_mixed_flow=true to train on the mix")
+
+
 def _compression(path: str) -> str:
     return "GZIP" if path.endswith(".gz") else ""
 

@@ -135,8 +135,9 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
               folds: Optional[list[int]] = None, jobs: int = 1, preset: Optional[str] = None,
               epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None,
               batch_size: Optional[int] = None, overrides: Optional[dict] = None, dry_run: bool = False,
-              progress: Optional[bool] = True) -> dict:
-    """Validates everything, runs every unfinished cell (``jobs`` at a time), writes the report.
+              progress: Optional[bool] = True, variants: Optional[list[str]] = None) -> dict:
+    """Validates everything, runs every unfinished cell (``jobs`` at a time; only the rows named in
+    ``variants`` when given), writes the report over the whole grid.
 
     Returns ``{"cells": [cell records], "ran": [ids], "failed": [ids], "files": {name: path}}``.
     """
@@ -154,7 +155,12 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
     paths = {c.id: cell_dir(out, c) for c in cells}
     for c in cells:
         _check_unchanged(paths[c.id], specs[c.id])
-    queue = collections.deque(c.id for c in cells if cell_status(paths[c.id]) != "done")
+    names = [v.name for v in grid.variants]
+    unknown = sorted(set(variants or []) - set(names))
+    if unknown:
+        raise StudyError(f"--variants {','.join(unknown)}: not in grid {grid.name} ({', '.join(names)})")
+    queue = collections.deque(c.id for c in cells if cell_status(paths[c.id]) != "done"
+                              and (not variants or c.variant.name in variants))
     settings = {"grid": grid.name, "grid_file": grid.path, "data": os.path.abspath(data),
                 "unlabeled": os.path.abspath(unlabeled) if unlabeled else None,
                 "seeds": sorted({c.seed for c in cells}), "folds": used_folds,

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from keras_au.experiments import load_grid, run_study
+from keras_au.experiments import StudyError, load_grid, run_study
 
 A, B = "backbone_t/fold0-seed0", "backbone_t/fold0-seed1"
 C = ["bad/fold0-seed0", "bad/fold0-seed1"]
@@ -123,3 +123,13 @@ def test_report_computed_from_cell_scores(study):
     assert any(ln.startswith("| all-positive |") for ln in md)
     assert any(ln.startswith(f"| {C[1]} | failed | ValueError: dim 15") for ln in md)
     assert not os.path.exists(os.path.join(out, "fig4.png"))  # no labeled-subject cells in this grid
+
+
+def test_variants_limit_what_runs_not_what_is_reported(tiny_records, tmp_path):
+    grid = str(tmp_path / "tiny.json")
+    with open(grid, "w") as f:
+        json.dump(GRID, f)
+    plan = run_study(load_grid(grid), tiny_records, str(tmp_path / "out"), dry_run=True, variants=["bad"], **FLAGS)
+    assert plan["pending"] == C and [r["id"] for r in plan["cells"]] == [A, B, *C]
+    with pytest.raises(StudyError, match=r"--variants nope: not in grid tiny \(backbone_t, bad\)"):
+        run_study(load_grid(grid), tiny_records, str(tmp_path / "out"), dry_run=True, variants=["nope"], **FLAGS)

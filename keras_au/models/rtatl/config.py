@@ -128,6 +128,9 @@ class TrainConfig:
     exemplar_temperature: float = 0.1  # choice: InfoNCE temperature (SimCLR's range)
     jigsaw_permutations: int = 100  # Noroozi & Favaro's smaller permutation set (max. Hamming distance)
     grad_probe_every: int = 0  # every N steps log per-loss gradient norms on the backbone (0: off)
+    # OFE refuses records whose TV-L1 targets come from different presets/resolutions (e.g. a shard re-run with
+    # another --flow-preset): their flow statistics differ. True trains on the mix anyway (recorded in run.json).
+    allow_mixed_flow: bool = False
     # Not in the paper (plain BCE): weight positives per AU by negatives/positives of the training labels.
     balance_sup: bool = False
     sup_pos_weight: Optional[list] = None  # filled by `train` when balance_sup is set

@@ -98,6 +98,17 @@ def scan_records(files: list, num_aus: int, subjects: Optional[list] = None) -> 
     return np.concatenate(labels) if labels else np.zeros((0, num_aus)), lm_sum, n_lm
 
 
+def _flow_sources(cfg: RTATLConfig, train_files: list, unlabeled_files: Optional[list]) -> Optional[dict]:
+    """OFE's flow targets per TV-L1 source; refuses a mix unless ``allow_mixed_flow`` (None without OFE)."""
+    if not cfg.ofe:
+        return None
+    from keras_au.data.input_pipeline import check_one_flow_source, flow_sources
+
+    counts = flow_sources(list(train_files) + list(unlabeled_files or []))
+    check_one_flow_source(counts, cfg.train.allow_mixed_flow)
+    return counts
+
+
 def _files(data: str, folds: list[int]) -> list[str]:
     from keras_au.data.input_pipeline import fold_files
 
@@ -261,8 +272,9 @@ def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, 
             from keras_au.models.rtatl.gcn_relation import prior_graph_from_labels
 
             cfg.model.prior_graph = prior_graph_from_labels(labels).tolist()
+        flow = _flow_sources(cfg, train_files, unlabeled_files)
         os.makedirs(write_out, exist_ok=True)
-        info = {"model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
+        info = {"flow_sources": flow, "model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
                 "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "weights": weights,
                 "aus": list(cfg.model.aus), "train_records": int(len(labels)),
                 "train_records_with_landmarks": int(n_lm), "train_subjects": sorted(set(subjects)),

@@ -138,7 +138,6 @@ def train(
     from keras_au.models.wild.landmark_pretrainer import LandmarkPretrainer
     from keras_au.models.wild.protocols import make_splits
     from keras_au.models.wild.losses import au_class_weights
-    from keras_au.models.wild.trainer import WildTrainer
 
     source, target = source or data, target or unlabeled
     if not out:
@@ -244,18 +243,9 @@ def train(
         net.feature_extractor.init_from_landmark_branch(net.landmark_branch)
 
     # Stage 2: everything, three optimizers, the paper's lr schedule.
-    with dist.scope():
-        trainer = WildTrainer(net, cfg, au_weights, pos_weight)
-        trainer.compile(*_optimizers(cfg, spe), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
-        trainer.build()
-        trainer.build_optimizers()
-    fit_ready(trainer)
-    start = ckpt.restore(trainer, ck_dir, "stage2")
-    if start < cfg.epochs:
-        ds2 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
-                                       cfg.seed + 2, tgt_select)
-        trainer.fit(dist.prepare_dataset(ds2), epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=spe,
-                    callbacks=callbacks("stage2") + list(extra_callbacks or []), verbose=verbose)
+    paired = dict(files=(src_train, tgt_train, src_pos, tgt_pos), target_select=tgt_select)
+    _fit_stage("stage2", net, cfg, dist, lambda: _optimizers(cfg, spe), (au_weights, pos_weight), paired,
+               cfg.epochs, spe, cfg.seed + 2, ck_dir, callbacks("stage2") + list(extra_callbacks or []), verbose)
 
     # Fine-tuning (paper: "then fine-tune the best model"): from the best stage-2 snapshot, fresh optimizers at
     # constant rates, selected the same way; a killed fine-tuning resumes from its own checkpoint.
@@ -270,18 +260,9 @@ def train(
             write_json(from_path, start_entry or {"stage": "stage2", "epoch": cfg.epochs, "weights": "last epoch"})
         with open(from_path) as f:
             info["finetune_from"] = json.load(f)
-        with dist.scope():
-            tuner = WildTrainer(net, cfg, au_weights, pos_weight, name="wild_finetune")
-            tuner.compile(*_optimizers(cfg, spe, finetune=True), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
-            tuner.build()
-            tuner.build_optimizers()
-        fit_ready(tuner)
-        start = ckpt.restore(tuner, ck_dir, "finetune")
-        if start < cfg.finetune_epochs:
-            ds3 = wild_data.paired_dataset(src_train, tgt_train, src_pos, tgt_pos, cfg.batch_size, cfg.crop_size,
-                                           cfg.seed + 4, tgt_select)
-            tuner.fit(dist.prepare_dataset(ds3), epochs=cfg.finetune_epochs, initial_epoch=start,
-                      steps_per_epoch=spe, callbacks=callbacks("finetune"), verbose=verbose)
+        _fit_stage("finetune", net, cfg, dist, lambda: _optimizers(cfg, spe, finetune=True),
+                   (au_weights, pos_weight), paired, cfg.finetune_epochs, spe, cfg.seed + 4, ck_dir,
+                   callbacks("finetune"), verbose)
     net.save_weights(os.path.join(w_out, "model.weights.h5"))
 
     history = {s: ckpt.load_state(w_ck_dir, s)["history"] for s in stages}
@@ -293,6 +274,28 @@ def train(
     final = {k: v[-1] for k, v in history["stage2"].items() if v}
     return {"run_dir": out, "model": MODEL, "variant": cfg.variant, "protocol": splits.protocol, "final": final,
             "best": best, "skipped_no_landmarks": skipped}
+
+
+def _fit_stage(stage: str, net, cfg, dist, optimizers, weights: tuple, paired: dict, epochs: int, spe: int,
+               seed: int, ck_dir: str, callbacks: list, verbose) -> None:
+    """Stage 2 or fine-tuning: a WildTrainer over ``net`` built under the strategy (``optimizers()`` creates its
+    three optimizers there), resumed from the stage's checkpoint and fitted up to ``epochs``."""
+    from keras_au.distribute import fit_ready
+    from keras_au.models.wild import checkpoint as ckpt
+    from keras_au.models.wild import data as wild_data
+    from keras_au.models.wild.trainer import WildTrainer
+
+    with dist.scope():  # the fine-tuning trainer keeps its own name (its checkpoint holds its optimizers)
+        trainer = WildTrainer(net, cfg, *weights, **({"name": "wild_finetune"} if stage == "finetune" else {}))
+        trainer.compile(*optimizers(), jit_compile=cfg.xla, run_eagerly=cfg.run_eagerly)
+        trainer.build()
+        trainer.build_optimizers()
+    fit_ready(trainer)
+    start = ckpt.restore(trainer, ck_dir, stage)
+    if start < epochs:
+        ds = wild_data.paired_dataset(*paired["files"], cfg.batch_size, cfg.crop_size, seed, paired["target_select"])
+        trainer.fit(dist.prepare_dataset(ds), epochs=epochs, initial_epoch=start, steps_per_epoch=spe,
+                    callbacks=callbacks, verbose=verbose)
 
 
 def _core(config: dict) -> dict:
