@@ -172,7 +172,8 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
     os.makedirs(out, exist_ok=True)
     lock = _lock(out)
     env, running, ran, failed = _child_env(jobs), {}, [], []
-    bar = tqdm(total=len(cells), initial=len(cells) - len(queue), unit="cell", desc=f"study {grid.name}",
+    done = sum(cell_status(paths[c.id]) == "done" for c in cells)  # rows left out by --variants: neither
+    bar = tqdm(total=done + len(queue), initial=done, unit="cell", desc=f"study {grid.name}",
                disable=not progress)
     try:
         while queue or running:
