@@ -78,17 +78,24 @@ class Detector:
                 skipped += left
         return sources, skipped
 
-    def predict(self, inputs: Union[Input, Sequence[Input]], progress: bool = False):
+    def predict(self, inputs: Union[Input, Sequence[Input]], progress: bool = False, calibrate: bool = False):
         """Images, folders, videos or numpy RGB arrays -> ``pandas.DataFrame`` (the ``predict`` CSV's columns).
 
-        Counts (faces, frames, ``success = 0`` reasons, skipped folder files) are in ``last_summary``."""
+        ``calibrate=True`` removes each face track's own offset (OpenFace-style person-specific normalisation,
+        ``keras_au.person_calibration``; tracks of >= 30 frames, so videos only). Counts (faces, frames,
+        ``success = 0`` reasons, skipped folder files) are in ``last_summary``."""
         sources, skipped = self.sources(inputs)
         if not sources:
             raise FileNotFoundError(f"no images, videos or arrays in {inputs!r}")
         summary = PredictSummary(sources=len(sources), skipped_files=skipped)
         rows = list(self.predictor.rows(sources, summary, progress))
         self.last_summary = summary
-        return self._frame(rows)
+        df = self._frame(rows)
+        if calibrate:
+            from keras_au.person_calibration import calibrate_dataframe
+
+            df = calibrate_dataframe(df, self.au_names)
+        return df
 
     def predict_csv(self, inputs: Sequence[str], out_csv: str, progress: bool = True) -> PredictSummary:
         """The same rows written as CSV (what ``keras-au predict`` does), streamed for long videos."""

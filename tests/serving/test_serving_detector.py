@@ -106,3 +106,29 @@ def test_bad_model_path_and_empty_input_are_clear_errors(detector, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no images, videos or arrays"):
         detector.predict(str(tmp_path / "empty"))
+
+
+def test_calibrate_removes_each_face_tracks_offset(detector, media):
+    from serving.media import frames
+
+    from keras_au.person_calibration import calibrate_dataframe, logit
+
+    clip = np.stack([f.image for f in frames(media["video"])][:12])
+    raw = detector.predict([media["video"], clip, os.path.join(media["images"], "astronaut.png")])
+    assert detector.predict([media["video"], clip], calibrate=True)[P_COLS].equals(
+        detector.predict([media["video"], clip])[P_COLS])  # tracks under 30 frames keep their scores
+    cal = calibrate_dataframe(raw, detector.au_names, min_frames=2)
+    ok = (raw["success"] == 1).to_numpy()
+    tracks = raw.loc[ok, "source"].to_numpy()
+    assert len(set(tracks)) == 3
+    medians = [np.median(logit(cal.loc[ok, P_COLS].to_numpy()[tracks == t]), axis=0)
+               for t in set(tracks) if (tracks == t).sum() >= 2]
+    np.testing.assert_allclose(medians, np.repeat(medians[:1], len(medians), axis=0), atol=1e-4)
+    still = tracks == os.path.join(media["images"], "astronaut.png")  # one frame: nothing to calibrate with
+    np.testing.assert_allclose(cal.loc[ok, P_COLS].to_numpy()[still], raw.loc[ok, P_COLS].to_numpy()[still], atol=1e-6)
+    video = tracks == "array[1]"
+    assert still.sum() == 1 and video.sum() == 12
+    order = np.argsort(raw.loc[ok, "AU12_p"].to_numpy()[video], kind="stable")
+    assert np.array_equal(order, np.argsort(cal.loc[ok, "AU12_p"].to_numpy()[video], kind="stable"))
+    assert cal.loc[ok, "AU12_c"].tolist() == (cal.loc[ok, "AU12_p"] >= 0.5).astype(int).tolist()
+    assert cal.loc[~ok, P_COLS].isna().all().all()

@@ -142,6 +142,8 @@ def test_evaluate_writes_scores_json_and_plots(runs, capsys):
     assert 0.0 <= saved["baseline"]["mean_f1"] <= 1.0 and set(saved["baseline"]["f1"]) == set(saved["per_au"])
     aucs = [v["auc"] for v in saved["per_au"].values() if v["auc"] is not None]
     assert all(0.0 <= a <= 1.0 for a in aucs)
+    # the fold's people (2 per fold in the tiny records) give the person-calibrated scores beside the paper's
+    assert saved["person_calibrated"]["groups"] == 2 and "person-calibrated" in printed
     for key in ("f1_plot", "fig5", "fig6", "fig7"):
         path = res["files"][key]
         with open(path, "rb") as f:
