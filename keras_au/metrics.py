@@ -146,10 +146,26 @@ def detection_report(
         from keras_au.person_calibration import person_calibrate
 
         cal = _scores(labels, person_calibrate(probs, groups), aus, threshold)
+        within = within_group_auc(labels, probs, groups)
         out["person_calibrated"] = {"groups": int(len(set(map(str, groups)))), "mean_f1": cal["mean_f1"],
                                     "mean_auc": cal["mean_auc"],
-                                    "per_au": {k: {"f1": v["f1"], "auc": v["auc"]} for k, v in cal["per_au"].items()}}
+                                    "per_au": {k: {"f1": v["f1"], "auc": v["auc"], "within_person_auc": w}
+                                               for (k, v), w in zip(cal["per_au"].items(), within)},
+                                    "mean_within_person_auc": _nanmean_or_none(within)}
     return out
+
+
+def within_group_auc(labels: np.ndarray, probs: np.ndarray, groups: Sequence) -> list[Optional[float]]:
+    """Per AU: the mean over groups (people) of the AUC among that group's own frames (groups where the AU
+    has both classes); None where no group has both. How well frames are ranked *within* a person."""
+    groups = np.asarray([str(g) for g in groups])
+    per_group = np.stack([au_auc(labels[groups == g], probs[groups == g]) for g in np.unique(groups)])
+    return [_nanmean_or_none(col) for col in per_group.T]
+
+
+def _nanmean_or_none(values) -> Optional[float]:
+    v = np.asarray([np.nan if x is None else x for x in values], np.float64)
+    return None if np.all(np.isnan(v)) else float(np.nanmean(v))
 
 
 def _scores(labels: np.ndarray, probs: np.ndarray, aus: Sequence[int], threshold: float) -> dict:

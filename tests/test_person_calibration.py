@@ -51,3 +51,7 @@ def test_detection_report_adds_the_calibrated_scores_beside_the_frame_level_ones
     cal = rep["person_calibrated"]
     assert cal["groups"] == 6 and cal["mean_auc"] > rep["mean_auc"] + 0.1
     assert set(cal["per_au"]) == {"AU01", "AU02"} and cal["mean_f1"] > rep["mean_f1"]
+    # ranking within each person is what calibration keeps: within-person AUC is the same before and after
+    within = [v["within_person_auc"] for v in cal["per_au"].values()]
+    assert all(w > 0.95 for w in within) and cal["mean_within_person_auc"] == pytest.approx(np.mean(within))
+    assert cal["mean_auc"] == pytest.approx(np.mean(within), abs=0.03)

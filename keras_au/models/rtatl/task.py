@@ -394,7 +394,8 @@ def _print_table(scores: dict, model: str) -> None:
     cal = scores.get("person_calibrated")
     if cal:
         print(f"person-calibrated (each of {cal['groups']} people's median score removed; not the paper's "
-              f"protocol): mean F1 {pct(cal['mean_f1']).strip()}, AUC {pct(cal['mean_auc']).strip()}")
+              f"protocol): mean F1 {pct(cal['mean_f1']).strip()}, AUC {pct(cal['mean_auc']).strip()}; "
+              f"AUC within each person {pct(cal['mean_within_person_auc']).strip()}")
 
 
 def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4) -> dict:
