@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from keras_au.au import au_label, dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
-from keras_au.models.rtatl.config import VARIANTS, RTATLConfig, make_config
 from keras_au.jsonio import write_json
+from keras_au.models.rtatl.config import VARIANTS, RTATLConfig, make_config
 
 MODEL_KEYS = ("image", "landmarks", "has_landmarks", "au_labels", "labeled", "flow", "has_flow")
 PAPER_SIZE = {"training": {"params": 54.62e6, "flops": 10.75e9}, "inference": {"params": 19.12e6, "flops": 5.57e9}}
@@ -274,12 +274,13 @@ def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, 
             cfg.model.prior_graph = prior_graph_from_labels(labels).tolist()
         flow = _flow_sources(cfg, train_files, unlabeled_files)
         os.makedirs(write_out, exist_ok=True)
-        info = {"flow_sources": flow, "model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
+        info = {"model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
                 "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "weights": weights,
                 "aus": list(cfg.model.aus), "train_records": int(len(labels)),
                 "train_records_with_landmarks": int(n_lm), "train_subjects": sorted(set(subjects)),
                 "labeled_subjects": labeled_subjects, "kept_subjects": keep, "demote_unlabeled": bool(demote_unlabeled),
-                "demoted_records": n_demoted, "unlabeled_records": n_external, "config": cfg.to_dict()}
+                "demoted_records": n_demoted, "unlabeled_records": n_external, "flow_sources": flow,
+                "config": cfg.to_dict()}
     info["distribute"] = dist.describe()  # may differ on resume (e.g. more GPUs); the global batch may not
     dist.check_batch(cfg.train.batch_size)
     write_json(os.path.join(write_out, "run.json"), info)
