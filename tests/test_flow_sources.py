@@ -53,3 +53,26 @@ def test_ofe_refuses_mixed_flow_unless_allowed(tmp_path):
                overrides={"allow_mixed_flow": True})
     with open(os.path.join(out, "run.json")) as f:
         assert json.load(f)["flow_sources"] == {"model@64px": 2, "fast@200px": 2}
+
+
+def test_one_scan_gives_labels_subjects_landmarks_and_flow_sources(tmp_path):
+    """The pre-training scan both models share: every small key from one pass, records without landmarks excluded
+    from the mean shape."""
+    import numpy as np
+
+    from keras_au.data.record_scan import scan_records
+
+    faces = aligned_real_faces()
+    recs = [schema.FaceRecord(image=img, au_ids=AUS, au_labels=[1, 0, -1] * 4, subject=name, sequence="s0", frame=i,
+                              dataset="bp4d", landmarks=lm if i == 0 else None, flow=synthetic_flow() if i else None,
+                              flow_preset="model" if i else "", flow_resolution=64 if i else 0)
+            for i, (name, img, lm) in enumerate(faces)]
+    path = str(tmp_path / "x.tfrecord.gz")
+    schema.write_tfrecord(path, recs)
+    scan = scan_records([path], progress=False)
+    assert scan.count == len(faces) and scan.labels.shape == (len(faces), len(AUS))
+    assert scan.labels[0].tolist() == [1, 0, -1] * 4
+    assert scan.subjects == [name for name, _, _ in faces]
+    assert scan.landmark_count == 1 and scan.flow_sources == {"model@64px": len(faces) - 1}
+    np.testing.assert_allclose(scan.mean_landmarks(192), faces[0][2] - 4.0, atol=1e-4)
+    assert scan_records([], num_aus=12).count == 0

@@ -80,16 +80,9 @@ def peek_num_aus(files: Sequence[str]) -> int:
 def flow_sources(files: Sequence[str]) -> dict[str, int]:
     """Records with a flow target per TV-L1 source, ``"<preset>@<side>px"`` -> count (no image decoding).
     Records written before provenance was recorded count as ``"unrecorded"``."""
-    spec = {k: schema.feature_spec(0)[k] for k in ("has_flow", "flow_preset", "flow_resolution")}
-    counts: dict[str, int] = {}
-    for path in files:
-        ds = tf.data.TFRecordDataset(path, compression_type=_compression(path)).batch(1024)
-        for b in ds.map(lambda s: tf.io.parse_example(s, spec)).as_numpy_iterator():
-            for has, preset, side in zip(b["has_flow"], b["flow_preset"], b["flow_resolution"]):
-                if has:
-                    key = f"{preset.decode()}@{int(side)}px" if preset else "unrecorded"
-                    counts[key] = counts.get(key, 0) + 1
-    return counts
+    from keras_au.data.record_scan import scan_records
+
+    return scan_records(files, progress=False).flow_sources
 
 
 def check_one_flow_source(counts: dict[str, int], allow_mixed: bool = False) -> None:

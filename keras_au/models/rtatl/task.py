@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from keras_au.au import au_label, dataset_aus
+from keras_au.data.record_scan import RecordScan, scan_records
 from keras_au.data.schema import IMAGE_SIZE
 from keras_au.jsonio import write_json
 from keras_au.models.rtatl.config import VARIANTS, RTATLConfig, make_config
@@ -70,41 +71,15 @@ def record_aus(files: list) -> tuple[int, ...]:
     raise ValueError(f"{files[0]} holds no records")
 
 
-def scan_records(files: list, num_aus: int, subjects: Optional[list] = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Labels (N, A), landmark sum over records with landmarks (68, 2) in the 200 frame, and their count.
-
-    Parses only these keys (no image decoding), so a full dataset scans in seconds. When ``subjects`` is a
-    list, each record's subject id is appended to it.
-    """
-    import tensorflow as tf
-
-    spec = {"au_labels": tf.io.FixedLenFeature([num_aus], tf.int64),
-            "landmarks": tf.io.FixedLenFeature([136], tf.float32),
-            "has_landmarks": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            "subject": tf.io.FixedLenFeature([], tf.string, default_value="")}
-    ds = tf.data.Dataset.from_tensor_slices(files).interleave(
-        lambda p: tf.data.TFRecordDataset(p, compression_type=tf.where(tf.strings.regex_full_match(p, ".*\\.gz"),
-                                                                       "GZIP", "")), cycle_length=4)
-    ds = ds.batch(1024).map(lambda s: tf.io.parse_example(s, spec))
-    labels, lm_sum, n_lm = [], np.zeros((68, 2)), 0
-    for b in tqdm(ds.as_numpy_iterator(), desc="scan labels/landmarks", unit="x1024", disable=None):
-        labels.append(b["au_labels"])
-        if subjects is not None:
-            subjects.extend(x.decode() for x in b["subject"])
-        lm = b["landmarks"].reshape(-1, 68, 2)
-        ok = (b["has_landmarks"] > 0) & np.all(np.isfinite(lm), axis=(1, 2))
-        lm_sum += lm[ok].sum(0)
-        n_lm += int(ok.sum())
-    return np.concatenate(labels) if labels else np.zeros((0, num_aus)), lm_sum, n_lm
-
-
-def _flow_sources(cfg: RTATLConfig, train_files: list, unlabeled_files: Optional[list]) -> Optional[dict]:
+def _flow_sources(cfg: RTATLConfig, train: RecordScan, unlabeled: Optional[RecordScan]) -> Optional[dict]:
     """OFE's flow targets per TV-L1 source; refuses a mix unless ``allow_mixed_flow`` (None without OFE)."""
     if not cfg.ofe:
         return None
-    from keras_au.data.input_pipeline import check_one_flow_source, flow_sources
+    from keras_au.data.input_pipeline import check_one_flow_source
 
-    counts = flow_sources(list(train_files) + list(unlabeled_files or []))
+    counts = dict(train.flow_sources)
+    for key, n in (unlabeled.flow_sources if unlabeled else {}).items():
+        counts[key] = counts.get(key, 0) + n
     check_one_flow_source(counts, cfg.train.allow_mixed_flow)
     return counts
 
@@ -251,19 +226,19 @@ def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, 
         cfg = make_config(model, preset, aus=aus, overrides=overrides, epochs=epochs,
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size, seed=seed, xla=xla,
                           mixed_precision=mixed_precision)
-        subjects: list = []
-        labels, lm_sum, n_lm = scan_records(train_files, cfg.model.num_aus, subjects)
+        scan = scan_records(train_files, cfg.model.num_aus)
+        subjects, labels = scan.subjects, scan.labels
         if demote_unlabeled and labeled_subjects is None:
             raise ValueError("--demote-unlabeled needs --labeled-subjects N")
         keep = select_subjects(subjects, labeled_subjects, cfg.train.seed)
         kept = np.isin(np.asarray(subjects), keep) if keep is not None else np.ones(len(labels), bool)
         n_demoted = int((~kept).sum()) if demote_unlabeled else 0
-        n_external = len(scan_records(unlabeled_files, peek_num_aus(unlabeled_files))[0]) \
-            if unlabeled_files and demote_unlabeled else 0
+        unlabeled_scan = scan_records(unlabeled_files) if unlabeled_files and (demote_unlabeled or cfg.ofe) else None
+        n_external = unlabeled_scan.count if unlabeled_scan and demote_unlabeled else 0
         labels = labels[kept]
-        if n_lm:
-            off = (IMAGE_SIZE - cfg.model.input_size) / 2.0
-            cfg.model.mean_landmarks = (lm_sum / n_lm - off).round(3).tolist()
+        mean_lm = scan.mean_landmarks(cfg.model.input_size)
+        if mean_lm is not None:
+            cfg.model.mean_landmarks = mean_lm.round(3).tolist()
         if cfg.train.balance_sup:
             from keras_au.losses import balanced_pos_weight
 
@@ -272,12 +247,12 @@ def _train(dist, write_out, model, out, data, fold, unlabeled, dataset, epochs, 
             from keras_au.models.rtatl.gcn_relation import prior_graph_from_labels
 
             cfg.model.prior_graph = prior_graph_from_labels(labels).tolist()
-        flow = _flow_sources(cfg, train_files, unlabeled_files)
+        flow = _flow_sources(cfg, scan, unlabeled_scan)
         os.makedirs(write_out, exist_ok=True)
         info = {"model": model, "family": "rtatl", "preset": preset, "data": os.path.abspath(data), "fold": fold,
                 "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "weights": weights,
                 "aus": list(cfg.model.aus), "train_records": int(len(labels)),
-                "train_records_with_landmarks": int(n_lm), "train_subjects": sorted(set(subjects)),
+                "train_records_with_landmarks": scan.landmark_count, "train_subjects": sorted(set(subjects)),
                 "labeled_subjects": labeled_subjects, "kept_subjects": keep, "demote_unlabeled": bool(demote_unlabeled),
                 "demoted_records": n_demoted, "unlabeled_records": n_external, "flow_sources": flow,
                 "config": cfg.to_dict()}

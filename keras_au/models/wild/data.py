@@ -84,29 +84,13 @@ class RecordStats:
 
 
 def scan_records(files: Sequence[str], positions: Sequence[int], crop_size: int, progress: bool = True) -> RecordStats:
-    """Labels, landmark counts and the mean landmark shape of a record set (no image decoding)."""
-    from tqdm import tqdm
+    """Labels in model AU order, landmark counts and the mean landmark shape of a record set (no image decoding)."""
+    from keras_au.data.record_scan import scan_records as scan
 
-    n_aus = len(record_au_ids(files))
-    spec = {k: v for k, v in schema.feature_spec(n_aus).items() if k in ("au_labels", "landmarks")}
-    spec["has_landmarks"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
-    def read(path):
-        gzip = tf.strings.regex_full_match(path, ".*\\.gz")
-        return tf.data.TFRecordDataset(path, compression_type=tf.where(gzip, "GZIP", ""))
-
-    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(read).batch(1024)
-    ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
-    labels, lm_sum, lm_n = [], np.zeros((schema.NUM_LANDMARKS, 2)), 0
-    for b in tqdm(ds.as_numpy_iterator(), desc="scanning records", unit="k records", disable=not progress):
-        labels.append(select_aus(b["au_labels"], positions).numpy())
-        lm = b["landmarks"].reshape(-1, schema.NUM_LANDMARKS, 2)
-        ok = (b["has_landmarks"] > 0) & np.all(np.isfinite(lm), axis=(1, 2))
-        lm_sum += lm[ok].sum(axis=0)
-        lm_n += int(ok.sum())
-    y = np.concatenate(labels) if labels else np.zeros((0, len(positions)), np.int64)
-    offset = (schema.IMAGE_SIZE - crop_size) / 2.0
-    mean = (lm_sum / lm_n - offset).astype(np.float32) if lm_n else None
-    return RecordStats(len(y), y, lm_n, mean)
+    s = scan(files, len(record_au_ids(files)), progress=progress)
+    y = select_aus(s.labels, positions).numpy() if s.count else np.zeros((0, len(positions)), np.int64)
+    mean = s.mean_landmarks(crop_size)
+    return RecordStats(s.count, y, s.landmark_count, None if mean is None else mean.astype(np.float32))
 
 
 def domain_stream(
