@@ -280,6 +280,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (smoke run)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
+    parser.add_argument("--flow-settings", default=None,
+                        help="flow_resolution: ';'-separated TV-L1 specs to compare (default: the documented table's; "
+                             "'opencv' and 'fast' are always added: reference and cost unit)")
     args = parser.parse_args()
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     if not set(only) <= set(SECTIONS):
@@ -302,7 +305,11 @@ def main() -> int:
 
         video = flow_resolution.talking_face_video()
         if video:
-            result["flow_resolution"] = flow_resolution.measure(video, detector, 8 if args.quick else 24)
+            settings = flow_resolution.SETTINGS
+            if args.flow_settings:
+                extra = [x.strip() for x in args.flow_settings.split(";") if x.strip()]
+                settings = ("opencv", "fast", *[x for x in extra if x not in ("opencv", "fast")])
+            result["flow_resolution"] = flow_resolution.measure(video, detector, 8 if args.quick else 24, settings)
     small, large = (2, 6) if args.quick else (4, 16)
     with tempfile.TemporaryDirectory() as tmp:
         if "end_to_end" in only:
