@@ -4,7 +4,8 @@
 ``best.json``::
 
     {"select_by": "target", "metric": "val_target_f1",
-     "epochs": [{"stage": "stage2", "epoch": 1, "val_target_f1": .., "val_source_f1": .., "weights": ..}, ...],
+     "epochs": [{"stage": "stage2", "epoch": 1, "val_target_f1": .., "val_source_f1": .., "val_target_auc": ..,
+                 "val_source_auc": .., "weights": ..}, ...],
      "best": {...},            # over every stage (fine-tuning never selects a model worse on validation)
      "best_stage2": {...},     # where --fine-tune starts
      "best_finetune": {...}}
@@ -71,8 +72,9 @@ def record_epoch(run_dir: str, entry: dict, select_by: str = "target", keep: str
 
 
 class EpochSelection(keras.callbacks.Callback):
-    """After every epoch: ``validate()`` -> {"target": mean F1 or None, "source": ...} into the logs
-    (``val_target_f1``, ``val_source_f1``: history, TensorBoard), the network's weights to
+    """After every epoch: ``validate()`` -> {"target": mean F1 or None, "source": ..., "target_auc": mean ROC AUC,
+    "source_auc": ...} into the logs (``val_target_f1``, ``val_target_auc``, ...: history, TensorBoard; selection
+    stays by F1, AUC shows whether the chosen epoch ranks faces at all), the network's weights to
     ``snapshots/<stage>-epochNN.weights.h5`` and ``best.json`` updated. Runs before the epoch checkpoint, so a
     kill in between only repeats the epoch (its entry is replaced)."""
 
@@ -86,9 +88,10 @@ class EpochSelection(keras.callbacks.Callback):
         scores = self.validate()
         entry = {"stage": self.stage, "epoch": epoch + 1, "weights": snapshot_name(self.stage, epoch + 1)}
         for dom in ("target", "source"):
-            entry[f"val_{dom}_f1"] = scores.get(dom)
-            if logs is not None and scores.get(dom) is not None:
-                logs[f"val_{dom}_f1"] = float(scores[dom])
+            for key, name in ((dom, f"val_{dom}_f1"), (f"{dom}_auc", f"val_{dom}_auc")):
+                entry[name] = scores.get(key)
+                if logs is not None and scores.get(key) is not None:
+                    logs[name] = float(scores[key])
         path = os.path.join(self.run_dir, entry["weights"])
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = path[: -len(".weights.h5")] + ".tmp.weights.h5"

@@ -327,7 +327,7 @@ def _check_labeled_splits(splits, positions) -> None:
 def _validator(net, splits, cfg):
     """Per-epoch validation: mean F1 of the target split on the target path (what best.json selects by) and of
     the source split on the source path; the steps are traced once and reused every epoch."""
-    from keras_au.metrics import au_scores
+    from keras_au.metrics import au_auc, au_scores
     from keras_au.models.wild.evaluation import make_au_step, predict_au, split_stream
 
     steps, streams = {}, {}
@@ -344,6 +344,8 @@ def _validator(net, splits, cfg):
                 streams[domain] = split_stream(net, sp.files, sp.subjects, sp.select)
             labels, probs = predict_au(net, sp.files, domain, steps[domain], dataset=streams[domain])
             out[domain] = float(au_scores(labels, probs, aus=cfg.aus).mean_f1)
+            auc = au_auc(labels, probs)  # threshold-free: F1 alone cannot tell a learned epoch from all-positive
+            out[f"{domain}_auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else None
         return out
 
     return validate

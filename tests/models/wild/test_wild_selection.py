@@ -108,13 +108,18 @@ def test_best_epoch_is_the_best_validation_f1_not_the_last(tmp_path):
 
     run, net = str(tmp_path), _FakeNet()
     f1 = iter([0.20, 0.50, 0.30, 0.50])  # epoch 2 is best; epoch 4 only ties it (ties: earliest)
-    cb = EpochSelection(run, "stage2", net, lambda: {"target": next(f1), "source": 0.9}, keep="best")
+    auc = iter([0.55, 0.52, 0.61, 0.58])  # logged beside F1, never selects
+    cb = EpochSelection(run, "stage2", net, lambda: {"target": next(f1), "source": 0.9, "target_auc": next(auc),
+                                                     "source_auc": None}, keep="best")
     for epoch in range(4):
         net.epoch = epoch + 1
         logs = {}
         cb.on_epoch_end(epoch, logs)
         assert logs["val_target_f1"] > 0 and logs["val_source_f1"] == 0.9
+        assert 0.5 < logs["val_target_auc"] < 0.62 and "val_source_auc" not in logs
     best = load_best(run)
+    assert [e["val_target_auc"] for e in best["epochs"]] == [0.55, 0.52, 0.61, 0.58]
+    assert best["best"]["val_target_auc"] == 0.52 and best["epochs"][0]["val_source_auc"] is None
     assert best["best"]["epoch"] == 2 and best["best_stage2"]["epoch"] == 2 and len(best["epochs"]) == 4
     chosen = task.resolve_weights(run, {})
     assert chosen["snapshot"] == "best" and open(chosen["file"]).read() == "2"
@@ -230,6 +235,8 @@ def test_every_epoch_is_validated_snapshotted_and_the_best_named(selected_run):
                                                                   ("finetune", 2)]
     for e in best["epochs"]:
         assert 0.0 <= e["val_target_f1"] <= 1.0 and 0.0 <= e["val_source_f1"] <= 1.0
+        for dom in ("target", "source"):  # threshold-free beside F1 (None only when no AU has both classes)
+            assert e[f"val_{dom}_auc"] is None or 0.0 <= e[f"val_{dom}_auc"] <= 1.0
         assert os.path.isfile(os.path.join(out, e["weights"]))  # keep_snapshots="all": one file per epoch
     assert best["best"] == pick_best(best["epochs"], "val_target_f1") == result["best"] == info["best"]
     assert len(info["history"]["stage2"]["val_target_f1"]) == 2 and len(info["history"]["finetune"]["loss"]) == 2
