@@ -20,7 +20,6 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_au.data import schema
 from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
 
 KEYS = ("image", "landmarks", "has_landmarks", "au_labels")

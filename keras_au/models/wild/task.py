@@ -326,7 +326,7 @@ def _check_labeled_splits(splits, positions) -> None:
 
 def _validator(net, splits, cfg):
     """Per-epoch validation: mean F1 of the target split on the target path (what best.json selects by) and of
-    the source split on the source path; the steps are traced once and reused every epoch."""
+    the source split on the source path, each with its mean ROC AUC; the steps are traced once and reused."""
     from keras_au.metrics import au_auc, au_scores
     from keras_au.models.wild.evaluation import make_au_step, predict_au, split_stream
 
