@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -315,6 +315,7 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
     """Per-AU F1/accuracy on the run's test fold (or ``data``): prints a table, writes JSON + bar plot."""
     import tensorflow as tf
 
+    from keras_au.data.au_selection import au_positions, record_au_ids, select_aus
     from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
     from keras_au.metrics import detection_report
     from keras_au.models.rtatl import figures as figs
@@ -327,29 +328,43 @@ def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = Non
         files = _files(data, [fold])
     else:
         files = list_files(data)
+    if not files:
+        raise ValueError(f"no records to evaluate in {data!r} (fold {fold})")
+    # Records of another dataset (e.g. a BP4D model on DISFA) are scored on the AUs both carry.
+    record_aus = record_au_ids(files)
+    positions = au_positions(record_aus, m.aus)
+    shared = [i for i, p in enumerate(positions) if p >= 0]
+    if not shared:
+        raise ValueError(f"the records in {data!r} carry AUs {list(record_aus)}; the model detects {list(m.aus)}: "
+                         "no AU in common to evaluate")
     out = out or os.path.join(run_dir, "eval")
     os.makedirs(out, exist_ok=True)
     ic = InputConfig(files, batch_size=batch_size, crop_size=m.input_size, training=False,
-                     flow_size=m.flow_size if cfg.ofe else None, num_aus=m.num_aus)
+                     flow_size=m.flow_size if cfg.ofe else None, num_aus=len(record_aus))
     predict = tf.function(lambda b: trainer.backbone({"image": b["image"], "landmarks": b["landmarks"]}))
     labels, probs, subjects, n_no_lm = [], [], [], 0
     for b in tqdm(build_dataset(ic), desc="evaluate", unit="batch", disable=None):
-        probs.append(predict(b).numpy())
-        labels.append(b["au_labels"].numpy())
+        probs.append(predict(b).numpy()[:, shared])
+        labels.append(select_aus(b["au_labels"], positions).numpy()[:, shared])
         subjects.extend(s.decode() for s in b["subject"].numpy())
         n_no_lm += int(np.sum(b["has_landmarks"].numpy() <= 0))
     if not labels:
         raise ValueError(f"no test records in {files}")
     labels, probs = np.concatenate(labels), np.concatenate(probs)
-    scores = detection_report(labels, probs, m.aus, groups=subjects)
+    aus = [m.aus[i] for i in shared]
+    if len(aus) < len(m.aus):
+        print(f"records carry AUs {list(record_aus)}: scoring the {len(aus)} of the model's {len(m.aus)} AUs they "
+              f"share ({', '.join(f'AU{a:02d}' for a in aus)})")
+    scores = detection_report(labels, probs, aus, groups=subjects)
     scores.update(model=info["model"], run_dir=run_dir, records=int(len(labels)), fold=fold,
+                  model_aus=list(m.aus), record_aus=list(record_aus),
                   records_without_landmarks=n_no_lm, records_without_labels=int(np.sum(np.all(labels < 0, 1))))
     _print_table(scores, info["model"])
     title = f"{info['model']} fold {fold}: mean F1 {100 * scores['mean_f1']:.1f}"
     files_written = {"scores": os.path.join(out, "scores.json"),
                      "f1_plot": figs.plot_f1_bars(scores, os.path.join(out, "f1.png"), title)}
     if figures:
-        files_written.update(write_figures(trainer, cfg, ic, out))
+        files_written.update(write_figures(trainer, cfg, ic, out, positions=positions))
     scores["files"] = files_written
     write_json(files_written["scores"], scores)
     return scores
@@ -374,10 +389,13 @@ def _print_table(scores: dict, model: str) -> None:
               f"AUC within each person {pct(cal['mean_within_person_auc']).strip()}")
 
 
-def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4) -> dict:
-    """Figs. 5 (flow, OFE variants), 6 (inpainting, RoII variants), 7 (AU indicators, transformer variants)."""
+def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4,
+                  positions: Optional[Sequence[int]] = None) -> dict:
+    """Figs. 5 (flow, OFE variants), 6 (inpainting, RoII variants), 7 (AU indicators, transformer variants).
+    ``positions`` maps the records' labels to the model's AUs (``au_selection.au_positions``) when they differ."""
     import tensorflow as tf
 
+    from keras_au.data.au_selection import select_aus
     from keras_au.data.input_pipeline import build_dataset
     from keras_au.models.rtatl import figures as figs
 
@@ -385,6 +403,8 @@ def write_figures(trainer, cfg: RTATLConfig, ic, out: str, rows: int = 4) -> dic
     written = {}
     batch = next(iter(build_dataset(ic)))
     batch = {k: v[:rows] for k, v in batch.items() if k in MODEL_KEYS}
+    if positions is not None:
+        batch["au_labels"] = select_aus(batch["au_labels"], positions)
     res = trainer.training_forward(batch, training=False, step=1)
     image = tf.image.resize(batch["image"], (m.image_size, m.image_size)).numpy() if m.image_size != m.input_size \
         else batch["image"].numpy()

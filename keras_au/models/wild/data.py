@@ -1,7 +1,7 @@
 """Source/target streams for the in-the-wild model on top of ``keras_au.data.input_pipeline``.
 
-* AU selection: records carry ``au_ids``; labels are re-ordered to the model's AUs by index (BP4D's 12 -> the
-  6 shared with EmotioNet). An AU a record set lacks becomes unknown (-1).
+* AU selection (``keras_au.data.au_selection``): records carry ``au_ids``; labels are re-ordered to the model's
+  AUs by index (BP4D's 12 -> the 6 shared with EmotioNet). An AU a record set lacks becomes unknown (-1).
 * Splits: a directory with ``fold-<k>/`` (or TFX ``Split-fold-<k>/``) shards holds fold k out for
   evaluation and trains on the rest;
   anything else is used whole for both (flagged as ``eval_on_train``).
@@ -20,32 +20,10 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from keras_au.data.au_selection import au_positions, record_au_ids, select_aus  # noqa: F401 (re-exported)
 from keras_au.data.input_pipeline import InputConfig, build_dataset, list_files
 
 KEYS = ("image", "landmarks", "has_landmarks", "au_labels")
-
-
-def record_au_ids(files: Sequence[str]) -> tuple[int, ...]:
-    """AU numbers of the labels in the first record."""
-    comp = "GZIP" if files[0].endswith(".gz") else ""
-    for raw in tf.data.TFRecordDataset(files[:1], compression_type=comp).take(1):
-        ex = tf.train.Example.FromString(raw.numpy())
-        return tuple(int(a) for a in ex.features.feature["au_ids"].int64_list.value)
-    raise ValueError(f"{files[0]} holds no records")
-
-
-def au_positions(record_aus: Sequence[int], aus: Sequence[int]) -> list[int]:
-    """Index of each model AU in the records' label vector, -1 where the records lack it."""
-    lookup = {int(a): i for i, a in enumerate(record_aus)}
-    return [lookup.get(int(a), -1) for a in aus]
-
-
-def select_aus(labels, positions: Sequence[int]):
-    """(B, R) record labels -> (B, A) in model order; missing AUs are -1."""
-    pos = tf.constant([max(p, 0) for p in positions], tf.int32)
-    present = tf.constant([p >= 0 for p in positions])
-    picked = tf.gather(labels, pos, axis=-1)
-    return tf.where(present, picked, -tf.ones_like(picked))
 
 
 def fold_dirs(data_dir: str) -> dict[int, str]:

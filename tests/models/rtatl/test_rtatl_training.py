@@ -161,6 +161,38 @@ def test_evaluate_cli_json_is_pipeable(runs, capsys):
     assert "AU01" in captured.err  # the table still shows, on stderr
 
 
+def test_evaluate_on_another_dataset_scores_the_shared_aus(runs, tmp_path, capsys):
+    from record_fixtures import write_tiny_records
+
+    from keras_au.data.au_selection import au_positions
+    from keras_au.au import DATASET_AUS
+
+    DISFA_AUS = DATASET_AUS["disfa"]
+    disfa = write_tiny_records(str(tmp_path / "disfa"), aus=DISFA_AUS, dataset="disfa", seed=3)
+    res = task.evaluate(run_dir=runs["a"], data=disfa, fold=0, out=str(tmp_path / "eval"))
+    shared = [a for a in res["model_aus"] if a in DISFA_AUS]
+    assert 0 < len(shared) < len(res["model_aus"]) and res["record_aus"] == list(DISFA_AUS)
+    assert list(res["per_au"]) == [f"AU{a:02d}" for a in shared] and "share" in capsys.readouterr().out
+    # each shared AU is scored against the DISFA label of the same AU number, not the same column
+    _, _, trainer = task.load_run(runs["a"])
+    ic = InputConfig(fold_files(disfa, [0]), batch_size=8, training=False, num_aus=len(DISFA_AUS))
+    b = next(iter(build_dataset(ic)))
+    probs = trainer.backbone({"image": b["image"], "landmarks": b["landmarks"]}).numpy()
+    pos = au_positions(DISFA_AUS, res["model_aus"])
+    for a in shared:
+        i = res["model_aus"].index(a)
+        expect = au_scores(b["au_labels"].numpy()[:, pos[i]:pos[i] + 1], probs[:, i:i + 1], aus=[a]).f1[0]
+        assert res["per_au"][f"AU{a:02d}"]["f1"] == pytest.approx(expect, abs=1e-6)
+
+
+def test_evaluate_on_records_without_a_shared_au_fails_clearly(runs, tmp_path):
+    from record_fixtures import write_tiny_records
+
+    other = write_tiny_records(str(tmp_path / "other"), aus=(9, 25, 26), dataset="disfa")
+    with pytest.raises(ValueError, match="no AU in common"):
+        task.evaluate(run_dir=runs["a"], data=other, fold=0, out=str(tmp_path / "eval"))
+
+
 def test_overfit_drives_supervised_loss_down(tiny_records):
     # every face blanked, so L_rec has patches on every step (at the default 0.5 a batch of 4 may have none)
     cfg = make_config("rtatl", "ci", seed=1, overrides={"blank_fraction": 1.0})
