@@ -183,7 +183,12 @@ def test_evaluate_reports_both_domains_and_landmark_error(wild_run, tmp_path, ca
         assert 0.0 <= res[dom]["mean_f1"] <= 1.0 and 0.0 <= res[dom]["mean_accuracy"] <= 1.0
         assert all(v["support"] > 0 for v in res[dom]["per_au"].values())  # fold-0 is labeled in both domains
         assert 0.0 <= res[dom]["baseline"]["mean_f1"] <= 1.0 and "auc" in res[dom]["per_au"]["AU01"]
-    assert "all-positive baseline F1" in printed
+    assert "all-positive F1" in printed and "via target path" in printed
+    # both domains through both paths: the crossed reports score the same labels with the other path's outputs
+    swt, tws = res["source_with_target_path"], res["target_with_source_path"]
+    assert swt["baseline"] == res["source"]["baseline"] and tws["baseline"] == res["target"]["baseline"]
+    assert set(swt["per_au"]) == set(tws["per_au"]) == set(res["per_au"]) and "auc" in tws["per_au"]["AU01"]
+    assert swt["per_au"]["AU01"]["support"] == res["source"]["per_au"]["AU01"]["support"]
     lm = res["landmark_error"]["source"]
     assert lm["faces"] == 6 and lm["skipped_no_landmarks"] == 2  # held-out fold: 8 faces, 2 without landmarks
     assert 0.0 < lm["landmark_branch_nme"] < 1.0 and 0.0 < lm["e_l_nme"] < 1.0
