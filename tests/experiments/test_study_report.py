@@ -131,6 +131,10 @@ def test_grid_files(tmp_path):
     assert [v.model for v in load_grid("table1").variants] == [
         "backbone_g", "backbone_t", "rotation", "exemplar", "jigsaw", "ofe", "roii", "rtatl"]
     assert load_grid("fig4").labeled_subjects == [3, 9, 15, 21]
+    # the sample's core study has every Table 1 auxiliary row, and its label-scarce cell the same budget
+    core, scarce = load_grid("rtatl-core-sample"), load_grid("scarce-sample")
+    assert {"backbone_t", "rotation", "exemplar", "jigsaw", "ofe", "roii", "rtatl"} <= {v.model for v in core.variants}
+    assert scarce.options == core.options and scarce.overrides == core.overrides and scarce.demote_unlabeled
     with pytest.raises(StudyError, match="not a shipped grid"):
         load_grid("table9")
     bad = tmp_path / "bad.json"
