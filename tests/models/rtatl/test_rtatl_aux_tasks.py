@@ -105,14 +105,19 @@ def test_rotation_and_jigsaw_inputs_are_exact_rearrangements():
                                        atol=1e-5)
 
 
-def _instances(records):
-    """8 distinct instances from the two real faces: 4 far-apart crops of each, as 192 inputs."""
+def _instances(records, rotated: bool = False):
+    """8 inputs (192²) from the two real faces: 4 crops of each, 8 px apart; with ``rotated`` each face's 4
+    crops are also turned by 0/90/180/270° (landmarks with them), so the 8 stay distinct instances under the
+    exemplar views' ±10 % shift and flip, which make 8-px-apart crops of one face the same instance."""
     ic = InputConfig(fold_files(records, [1]), batch_size=2, training=False, crop_size=200)
     b = next(iter(build_dataset(ic)))
     crops, lms = [], []
-    for oy, ox in ((0, 0), (0, 8), (8, 0), (8, 8)):
-        crops.append(b["image"][:, oy:oy + 192, ox:ox + 192])
-        lms.append(b["landmarks"] - tf.constant([ox, oy], tf.float32))
+    for k, (oy, ox) in enumerate(((0, 0), (0, 8), (8, 0), (8, 8))):
+        img, lm = b["image"][:, oy:oy + 192, ox:ox + 192], b["landmarks"] - tf.constant([ox, oy], tf.float32)
+        for _ in range(k if rotated else 0):  # counter-clockwise, as tf.image.rot90: (x, y) -> (y, 191 - x)
+            img, lm = tf.image.rot90(img), tf.stack([lm[..., 1], 191.0 - lm[..., 0]], -1)
+        crops.append(img)
+        lms.append(lm)
     labels = tf.concat([b["au_labels"]] * 4, 0)
     return {"image": tf.concat(crops, 0), "landmarks": tf.concat(lms, 0), "au_labels": labels}
 
@@ -124,7 +129,7 @@ def _instances(records):
 ])
 def test_pretext_heads_learn_their_task_on_real_faces(variant, overrides, chance, tiny_records):
     tr = _trainer(variant, learning_rate=1e-3, **overrides)
-    batch = _instances(tiny_records)
+    batch = _instances(tiny_records, rotated=variant == "exemplar")
     hist = tr.fit(tf.data.Dataset.from_tensors(batch).repeat(), epochs=6, steps_per_epoch=10, verbose=0).history
     acc = np.array(hist["pretext_acc"])
     assert np.all(np.isfinite(hist["l_pretext"]))
