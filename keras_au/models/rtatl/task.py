@@ -312,7 +312,8 @@ def load_run(run_dir: str):
 # -- evaluate --------------------------------------------------------------------------------------
 def evaluate(run_dir: str, data: Optional[str] = None, fold: Optional[int] = None, out: Optional[str] = None,
              figures: bool = False, json: bool = False, batch_size: int = 32, **options) -> dict:
-    """Per-AU F1/accuracy on the run's test fold (or ``data``): prints a table, writes JSON + bar plot."""
+    """Per-AU F1/accuracy on the run's test fold (or ``data``): prints a table, writes JSON + bar plot.
+    ``data`` may hold another dataset's records: they are scored on the AUs both the records and the model carry."""
     import tensorflow as tf
 
     from keras_au.data.au_selection import au_positions, record_au_ids, select_aus
