@@ -24,12 +24,18 @@ def run(args: argparse.Namespace) -> int:
         result = run_study(grid, args.data, args.out, unlabeled=args.unlabeled, seeds=args.seeds, folds=args.folds,
                            jobs=args.jobs, preset=args.preset, epochs=args.epochs,
                            steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                           overrides=parse_overrides(args.set), dry_run=args.dry_run, variants=args.variants)
+                           overrides=parse_overrides(args.set), dry_run=args.dry_run, variants=args.variants,
+                           report_only=args.report)
     except (StudyError, argparse.ArgumentTypeError) as e:
         raise CommandError(str(e)) from e
     if args.dry_run:
         for r in result["cells"]:
             print(f"{r['status']:8s} {r['id']}  {r['dir']}")
+        return 0
+    if args.report:
+        print(f"report over {sum(r['status'] == 'done' for r in result['cells'])} finished of "
+              f"{len(result['cells'])} cells (nothing trained): "
+              f"{result['files']['markdown']}, {result['files']['json']}")
         return 0
     print(f"{len(result['ran'])} cells ran, {len(result['failed'])} failed; "
           f"{result['files']['markdown']}, {result['files']['json']}")
@@ -56,5 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override for every cell")
-    p.add_argument("--dry-run", action="store_true", help="validate and list the cells with their status")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="validate and list the cells with their status")
+    mode.add_argument("--report", action="store_true",
+                      help="train nothing; rewrite study.md/study.json from the cells finished so far")
     p.set_defaults(func=run)

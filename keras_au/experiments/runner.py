@@ -135,9 +135,11 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
               folds: Optional[list[int]] = None, jobs: int = 1, preset: Optional[str] = None,
               epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None,
               batch_size: Optional[int] = None, overrides: Optional[dict] = None, dry_run: bool = False,
-              progress: Optional[bool] = True, variants: Optional[list[str]] = None) -> dict:
+              progress: Optional[bool] = True, variants: Optional[list[str]] = None,
+              report_only: bool = False) -> dict:
     """Validates everything, runs every unfinished cell (``jobs`` at a time; only the rows named in
-    ``variants`` when given), writes the report over the whole grid.
+    ``variants`` when given), writes the report over the whole grid. ``dry_run`` lists the cells and writes
+    nothing; ``report_only`` trains nothing and rewrites the report from the cells finished so far.
 
     Returns ``{"cells": [cell records], "ran": [ids], "failed": [ids], "files": {name: path}}``.
     """
@@ -170,6 +172,10 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
         return {"cells": report.collect(cells, paths), "ran": [], "failed": [], "pending": list(queue),
                 "files": {}, "settings": settings}
     os.makedirs(out, exist_ok=True)
+    if report_only:  # no lock: a running study rewrites the same files when it ends
+        records = report.collect(cells, paths)
+        return {"cells": records, "ran": [], "failed": [], "pending": list(queue),
+                "files": report.write_report(out, grid, records, settings), "settings": settings}
     lock = _lock(out)
     env, running, ran, failed = _child_env(jobs), {}, [], []
     done = sum(cell_status(paths[c.id]) == "done" for c in cells)  # rows left out by --variants: neither

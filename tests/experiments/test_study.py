@@ -133,3 +133,27 @@ def test_variants_limit_what_runs_not_what_is_reported(tiny_records, tmp_path):
     assert plan["pending"] == C and [r["id"] for r in plan["cells"]] == [A, B, *C]
     with pytest.raises(StudyError, match=r"--variants nope: not in grid tiny \(backbone_t, bad\)"):
         run_study(load_grid(grid), tiny_records, str(tmp_path / "out"), dry_run=True, variants=["nope"], **FLAGS)
+
+
+def test_report_mode_rewrites_the_report_without_training(study, tiny_records):
+    out, cell = study["out"], study["cell"]
+    md_path, json_path = os.path.join(out, "study.md"), os.path.join(out, "study.json")
+    with open(md_path) as f:
+        before = f.read()
+    expected_rows = _json(json_path)["rows"]
+    os.remove(md_path)
+    os.remove(json_path)
+    mtimes = {c: os.path.getmtime(os.path.join(cell(c), "result.json")) for c in (A, B)}
+    grid = os.path.join(os.path.dirname(out), "tiny.json")
+    proc = subprocess.run([sys.executable, "-m", "keras_au.cli", "study", "--grid", grid, "--data", tiny_records,
+                           "--out", out, "--preset", "ci", "--epochs", "1", "--steps-per-epoch", "1", "--report"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "report over 2 finished of 4 cells (nothing trained)" in proc.stdout
+    with open(md_path) as f:
+        assert f.read() == before
+    assert _json(json_path)["rows"] == expected_rows
+    assert {c: os.path.getmtime(os.path.join(cell(c), "result.json")) for c in (A, B)} == mtimes
+    for c in C:  # failed cells are not retried in report mode: their log holds runs 2 and 3 only
+        with open(os.path.join(cell(c), "cell.log")) as f:
+            assert f.read().count("===== keras-au study: cell") == 2
