@@ -1,4 +1,5 @@
-"""A study's tables from its cells' scores: ``study.json``, ``study.md`` (paper Table 1 layout), ``fig4.png``.
+"""A study's tables from its cells' scores: ``study.json``, ``study.md`` (paper Table 1 layout), ``study.png``,
+``fig4.png``.
 
 Averaging follows the paper, which reports the mean over the 3 test folds: per seed, each number is
 averaged over the folds (per-AU F1 over the folds where the AU has known labels), then the table gives
@@ -90,9 +91,12 @@ def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list
                 "seeds": sorted(per_seed), "unfinished": [r["id"] for r in mine if r["status"] != "done"],
                 "mean_f1": _stat(_mean(x["mean_f1"] for x in got) for got in per_seed.values()),
                 "mean_auc": _stat(_mean(x.get("mean_auc") for x in got) for got in per_seed.values()),
+                "per_seed": {s: {"mean_f1": _mean(x["mean_f1"] for x in got),
+                                 "mean_auc": _mean(x.get("mean_auc") for x in got)} for s, got in per_seed.items()},
                 "mean_accuracy": _stat(_mean(x.get("mean_accuracy") for x in got) for got in per_seed.values()),
                 "per_au": {au: _stat(_mean(_au_f1(x, au) for x in got) for got in per_seed.values()) for au in aus},
             })
+    _add_paired_deltas(rows)
     # The all-positive predictor depends only on the test fold's labels: one value per fold.
     base = {}
     for r in done:
@@ -112,6 +116,34 @@ def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list
     return {"aus": aus, "rows": rows, "baseline": baseline, "fig4": fig4, "counts": counts}
 
 
+def _add_paired_deltas(rows: list[dict]) -> None:
+    """Each row's difference to the grid's first row at the same N (the reference, e.g. Backbone^T or BL),
+    paired by seed: seeds share data order and initialisation draws, so the per-seed difference has far less
+    spread than either row. ``delta`` = {ref, seeds, mean_f1: {mean, sd, n}, mean_auc: {...}}; None for the
+    reference row itself."""
+    refs = {}
+    for row in rows:
+        refs.setdefault(row["labeled_subjects"], row)
+    for row in rows:
+        ref = refs[row["labeled_subjects"]]
+        if ref is row:
+            row["delta"] = None
+            continue
+        shared = sorted(set(row["per_seed"]) & set(ref["per_seed"]))
+        diff = lambda k: [row["per_seed"][s][k] - ref["per_seed"][s][k] for s in shared  # noqa: E731
+                          if row["per_seed"][s][k] is not None and ref["per_seed"][s][k] is not None]
+        row["delta"] = {"ref": ref["label"], "seeds": shared, "mean_f1": _stat(diff("mean_f1")),
+                        "mean_auc": _stat(diff("mean_auc"))}
+
+
+def fmt_delta(stat: Optional[dict]) -> str:
+    """A paired difference in points, signed: '-4.9 ± 1.2'; '—' when no seed is shared."""
+    if not stat or stat.get("mean") is None:
+        return NONE
+    sd = "" if stat.get("sd") is None else f" ± {100 * stat['sd']:.1f}"
+    return f"{100 * stat['mean']:+.1f}{sd}"
+
+
 def fmt(stat: dict) -> str:
     """{mean, sd} as '62.3 ± 1.2' in %; the mean alone when there is no spread (one seed or fold)."""
     if stat.get("mean") is None:
@@ -126,28 +158,36 @@ def _row_label(row: dict) -> str:
     return row["label"] if n is None else f"{row['label']} (N={n})"
 
 
-def domain_table(summary: dict, domain: str) -> list[str]:
-    """A domain's section (wild Tables 1/2): per-AU F1, mean F1, mean accuracy, paper, AUC, seeds."""
+def _table(summary: dict, accuracy: bool) -> list[str]:
+    """Per-AU F1, mean F1 [, mean accuracy], paper, AUC, paired ΔF1/ΔAUC vs the first row, seeds."""
     aus, base = summary["aus"], summary["baseline"]
-    lines = [f"## {domain.capitalize()} domain", "",
-             "| method | " + " | ".join(aus) + " | mean F1 | acc | paper | AUC | seeds |",
-             "|---|" + "---:|" * (len(aus) + 5)]
+    ref = next((r["delta"]["ref"] for r in summary["rows"] if r.get("delta")), None)  # None: a one-row grid
+    acc = (lambda r: f" | {fmt(r['mean_accuracy'])}") if accuracy else (lambda r: "")  # noqa: E731
+    lines = ["| method | " + " | ".join(aus) + " | mean F1" + (" | acc" if accuracy else "") + " | paper | AUC"
+             + (f" | ΔF1 vs {ref} | ΔAUC vs {ref}" if ref else "") + " | seeds |",
+             "|---|" + "---:|" * (len(aus) + 4 + accuracy + 2 * bool(ref))]
     for row in summary["rows"]:
         paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
         mean = fmt(row["mean_f1"]) if row["mean_f1"]["mean"] is None else f"**{fmt(row['mean_f1'])}**"
+        delta = row.get("delta") or {}
+        deltas = f" | {fmt_delta(delta.get('mean_f1'))} | {fmt_delta(delta.get('mean_auc'))}" if ref else ""
         lines.append(f"| {_row_label(row)} | " + " | ".join(fmt(row["per_au"].get(au, {})) for au in aus)
-                     + f" | {mean} | {fmt(row['mean_accuracy'])} | {paper} | {fmt(row['mean_auc'])} "
-                     f"| {len(row['seeds'])} |")
+                     + f" | {mean}{acc(row)} | {paper} | {fmt(row['mean_auc'])}{deltas} | {len(row['seeds'])} |")
     lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
-                 + f" | {fmt(base['mean_f1'])} | {NONE} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
-    return lines + [""]
+                 + f" | {fmt(base['mean_f1'])}" + (f" | {NONE}" if accuracy else "")
+                 + f" | {NONE} | {fmt(base['mean_auc'])}" + f" | {NONE}" * (2 * bool(ref)) + f" | {NONE} |")
+    return lines
+
+
+def domain_table(summary: dict, domain: str) -> list[str]:
+    """A domain's section (wild Tables 1/2): the table with mean accuracy."""
+    return [f"## {domain.capitalize()} domain", "", *_table(summary, accuracy=True), ""]
 
 
 def markdown(summary: dict, settings: dict, title: str, description: str = "", records: list[dict] = (),
              domains: Optional[dict] = None) -> str:
     """``domains`` ({name: summary}, wild): one table per domain instead of the single Table 1 layout."""
-    aus, rows, base = summary["aus"], summary["rows"], summary["baseline"]
-    c = summary["counts"]
+    rows, c = summary["rows"], summary["counts"]
     lines = [f"# Study `{title}`", ""]
     if description:
         lines += [description, ""]
@@ -160,25 +200,18 @@ def markdown(summary: dict, settings: dict, title: str, description: str = "", r
         "F1 (%) at threshold 0.5 on each test fold, averaged over the folds for each seed; mean ± sd over the "
         "seeds whose folds all finished (`seeds` column). `paper`: the paper's mean F1"
         + (" (its tables for that domain)" if domains else " (BP4D, 3 folds)") + ". "
-        "`AUC`: mean per-AU ROC AUC (%). `all-positive`: predicting every AU present, the floor to clear."
+        "`AUC`: mean per-AU ROC AUC (%). `all-positive`: predicting every AU present, the floor to clear. "
+        "`ΔF1`/`ΔAUC`: points above the first row at the same N, paired by seed (mean ± sd of the per-seed "
+        "differences over the seeds both finished)."
         + (" `acc`: mean per-AU accuracy (%)." if domains else ""), "",
     ]
     if domains:
         for name, dom_summary in domains.items():
             lines += domain_table(dom_summary, name)
-        rows = []
     else:
-        lines += ["| method | " + " | ".join(aus) + " | mean F1 | paper | AUC | seeds |",
-                  "|---|" + "---:|" * (len(aus) + 4)]
-    for row in rows:
-        paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
-        cells = [fmt(row["per_au"].get(au, {})) for au in aus]
-        mean = fmt(row["mean_f1"]) if row["mean_f1"]["mean"] is None else f"**{fmt(row['mean_f1'])}**"
-        lines.append(f"| {_row_label(row)} | " + " | ".join(cells)
-                     + f" | {mean} | {paper} | {fmt(row['mean_auc'])} | {len(row['seeds'])} |")
-    if not domains:
-        lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
-                     + f" | {fmt(base['mean_f1'])} | {NONE} | {fmt(base['mean_auc'])} | {NONE} |")
+        lines += _table(summary, accuracy=False)
+    if _plottable(domains or {"": summary}):
+        lines += ["", "![mean F1 and AUC per method, sd over seeds](study.png)"]
     if summary["fig4"]:
         ns = sorted({n for s in summary["fig4"].values() for n in s["n"]})
         lines += ["", "## Label efficiency (Fig. 4): mean F1 (%) vs labeled training subjects", "",
@@ -221,6 +254,52 @@ def plot_fig4(summary: dict, path: str) -> str:
     return path
 
 
+def _plottable(summaries: dict) -> bool:
+    return any(r["labeled_subjects"] is None and r["mean_f1"]["mean"] is not None
+               for sm in summaries.values() for r in sm["rows"])
+
+
+def plot_rows(summaries: dict, path: str) -> str:
+    """Per domain ({name: summary}; one unnamed for RTATL): mean F1 and mean AUC per method as bars with sd
+    error bars over seeds, the all-positive F1 and the chance AUC (50 %) dashed, seeds under each bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_rows = len(summaries)
+    width = max(6.0, 1.0 + 0.7 * max(len(sm["rows"]) for sm in summaries.values()))
+    fig, axes = plt.subplots(n_rows, 2, figsize=(2 * width, 3.6 * n_rows), squeeze=False)
+    for (name, sm), (ax_f1, ax_auc) in zip(summaries.items(), axes):
+        rows = [r for r in sm["rows"] if r["labeled_subjects"] is None]
+        x = np.arange(len(rows))
+        for ax, key, floor, floor_label in ((ax_f1, "mean_f1", sm["baseline"]["mean_f1"]["mean"], "all-positive"),
+                                            (ax_auc, "mean_auc", 0.5, "chance")):
+            mean = [100 * (r[key]["mean"] or 0.0) for r in rows]
+            sd = [100 * (r[key]["sd"] or 0.0) for r in rows]
+            ax.bar(x, mean, color="tab:blue", alpha=0.8)
+            spread = [i for i, r in enumerate(rows) if r[key]["sd"] is not None]  # one seed: no bar to draw
+            ax.errorbar(x[spread], [mean[i] for i in spread], yerr=[sd[i] for i in spread], fmt="none",
+                        ecolor="black", capsize=3)
+            for i, r in enumerate(rows):
+                if r[key]["mean"] is not None:
+                    ax.annotate(f"n={len(r['seeds'])}", (i, mean[i] + sd[i]), xytext=(0, 2),
+                                textcoords="offset points", ha="center", fontsize=7)
+            if floor is not None:
+                ax.axhline(100 * floor, color="grey", linestyle="--", label=floor_label)
+            finite = [m - e for m, e in zip(mean, sd) if m] + ([100 * floor] if floor is not None else [])
+            ax.set_ylim(max(0.0, min(finite, default=0.0) - 10), None)
+            ax.set_xticks(x, [r["label"] for r in rows], rotation=30, ha="right")
+            ax.set_ylabel(("mean F1 (%)" if key == "mean_f1" else "mean AUC (%)")
+                          + (f", {name}" if name else ""))
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _cell_summary(r: dict) -> dict:
     out = {k: v for k, v in r.items() if k != "scores"}
     if "scores" in r:
@@ -231,7 +310,8 @@ def _cell_summary(r: dict) -> dict:
 
 
 def write_report(out: str, grid, records: list[dict], settings: dict) -> dict:
-    """Writes ``study.json``, ``study.md`` and (with labeled-subject cells) ``fig4.png`` under ``out``."""
+    """Writes ``study.json``, ``study.md``, ``study.png`` (finished rows) and (with labeled-subject cells)
+    ``fig4.png`` under ``out``."""
     domains = None
     if getattr(grid, "domains", None):  # wild: a table per domain; the first one is the study's headline
         domains = {d: aggregate(in_domain(records, d), grid.variants, settings["folds"], settings["seeds"], d)
@@ -243,6 +323,8 @@ def write_report(out: str, grid, records: list[dict], settings: dict) -> dict:
     files = {"json": os.path.join(out, "study.json"), "markdown": os.path.join(out, "study.md")}
     if summary["fig4"]:
         files["fig4"] = plot_fig4(summary, os.path.join(out, "fig4.png"))
+    if _plottable(domains or {"": summary}):
+        files["figure"] = plot_rows(domains or {"": summary}, os.path.join(out, "study.png"))
     write_json(files["json"], {"grid": grid.name, "settings": settings, **summary,
                                **({"domains": domains} if domains else {}),
                                "cells": [_cell_summary(r) for r in records]})

@@ -9,7 +9,7 @@ import pytest
 from keras_au.experiments import StudyError, Variant, load_grid, parse_grid, run_study
 from keras_au.experiments import runner
 from keras_au.experiments.records import check_labeled_subjects, check_records
-from keras_au.experiments.report import aggregate, fmt, markdown, plot_fig4
+from keras_au.experiments.report import aggregate, fmt, markdown, plot_fig4, plot_rows
 
 
 def _scores(mean_f1, au01, au02, support02=5, auc=0.6, base=0.5):
@@ -59,6 +59,20 @@ def test_rows_average_folds_then_seeds(table):
     base = summary["baseline"]
     assert base["mean_f1"]["mean"] == pytest.approx(0.6) and base["per_au"]["AU02"]["mean"] == pytest.approx(0.7)
     assert summary["counts"] == {"done": 11, "failed": 1, "pending": 0} and summary["fig4"] == {}
+    assert a["delta"] is None  # the reference row
+    assert b["delta"]["ref"] == "Method A" and b["delta"]["seeds"] == [0, 1]
+    assert b["delta"]["mean_f1"] == {"mean": pytest.approx(-0.105), "sd": pytest.approx(0.0), "n": 2}
+    assert b["delta"]["mean_auc"] == {"mean": pytest.approx(0.1), "sd": None, "n": 1}
+
+
+def test_paired_delta_removes_the_shared_seed_effect():
+    # Both rows move with the seed by +-10 points; B sits 1 point above A on every seed.
+    recs = [_rec(v, 0, s, _scores(0.3 + 0.1 * s + (0.01 if v == "b" else 0.0), 0.5, 0.5))
+            for v in ("a", "b") for s in (0, 1, 2)]
+    summary = aggregate(recs, [Variant("a", "backbone_t", "A"), Variant("b", "ofe", "B")], folds=[0], seeds=[0, 1, 2])
+    b = summary["rows"][1]
+    assert b["mean_f1"]["sd"] == pytest.approx(0.1)  # unpaired: the gap is lost in the spread
+    assert b["delta"]["mean_f1"]["mean"] == pytest.approx(0.01) and b["delta"]["mean_f1"]["sd"] == pytest.approx(0.0)
 
 
 def test_markdown_is_table1_layout(table):
@@ -66,14 +80,18 @@ def test_markdown_is_table1_layout(table):
     md = markdown(summary, {"data": "/d", "folds": [0, 1], "seeds": [0, 1, 2], "preset": "ci"}, "t", "desc", recs)
     lines = md.splitlines()
     header = next(ln for ln in lines if ln.startswith("| method"))
-    assert header == "| method | AU01 | AU02 | mean F1 | paper | AUC | seeds |"
+    assert header == ("| method | AU01 | AU02 | mean F1 | paper | AUC | ΔF1 vs Method A | ΔAUC vs Method A "
+                      "| seeds |")
     row_a = next(ln for ln in lines if ln.startswith("| Method A"))
-    assert row_a == "| Method A | 40.5 ± 10.0 | 80.0 ± 0.0 | **40.5 ± 10.0** | 60.0 | 60.0 ± 0.0 | 3 |"
-    assert next(ln for ln in lines if ln.startswith("| Method B")).endswith("| — | 70.0 | 2 |")
+    assert row_a == "| Method A | 40.5 ± 10.0 | 80.0 ± 0.0 | **40.5 ± 10.0** | 60.0 | 60.0 ± 0.0 | — | — | 3 |"
+    # B - A per seed: 0.2 - 0.305, 0.3 - 0.405 -> -10.5 ± 0.0; AUC only seed 0: 0.7 - 0.6
+    assert next(ln for ln in lines if ln.startswith("| Method B")).endswith("| — | 70.0 | -10.5 ± 0.0 | +10.0 | 2 |")
     summary["rows"][1]["mean_f1"] = {"mean": None, "sd": None, "n": 0}  # a row with no finished seed
     md = markdown(summary, {}, "t")
-    assert next(ln for ln in md.splitlines() if ln.startswith("| Method B")).endswith("| — | — | 70.0 | 2 |")
-    assert "| all-positive | 60.0 | 70.0 | 60.0 | — | 50.0 | — |" in lines
+    assert next(ln for ln in md.splitlines() if ln.startswith("| Method B")).endswith("| — | — | 70.0 | -10.5 ± 0.0 "
+                                                                                       "| +10.0 | 2 |")
+    assert "| all-positive | 60.0 | 70.0 | 60.0 | — | 50.0 | — | — | — |" in lines
+    assert "![mean F1 and AUC per method, sd over seeds](study.png)" in lines
     assert "| b/fold1-seed2 | failed | ValueError: boom | /x/b/cell.log |" in lines
     assert fmt({"mean": None}) == "—" and fmt({"mean": 0.5, "sd": None}) == "50.0"
 
@@ -89,6 +107,18 @@ def test_fig4_series_table_and_plot(tmp_path):
     path = plot_fig4(summary, str(tmp_path / "fig4.png"))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert summary["rows"][1]["delta"] is None  # the reference at N=6 is the first row at N=6, itself
+
+
+def test_rows_figure_per_domain(table, tmp_path):
+    _, summary = table
+    one = plot_rows({"": summary}, str(tmp_path / "one.png"))
+    two = plot_rows({"target": summary, "source": summary}, str(tmp_path / "two.png"))
+    from PIL import Image
+
+    w1, h1 = Image.open(one).size
+    w2, h2 = Image.open(two).size
+    assert w1 == w2 and h2 == 2 * h1  # one row of (F1, AUC) panels per domain
 
 
 @pytest.mark.parametrize("raw, message", [
