@@ -25,14 +25,14 @@ def run(args: argparse.Namespace) -> int:
                            jobs=args.jobs, preset=args.preset, epochs=args.epochs,
                            steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                            overrides=parse_overrides(args.set), dry_run=args.dry_run, variants=args.variants,
-                           report_only=args.report)
+                           report_only=args.report or args.rescore, rescore=args.rescore)
     except (StudyError, argparse.ArgumentTypeError) as e:
         raise CommandError(str(e)) from e
     if args.dry_run:
         for r in result["cells"]:
             print(f"{r['status']:8s} {r['id']}  {r['dir']}")
         return 0
-    if args.report:
+    if args.report or args.rescore:
         print(f"report over {sum(r['status'] == 'done' for r in result['cells'])} finished of "
               f"{len(result['cells'])} cells (nothing trained): "
               f"{result['files']['markdown']}, {result['files']['json']}")
@@ -66,4 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--dry-run", action="store_true", help="validate and list the cells with their status")
     mode.add_argument("--report", action="store_true",
                       help="train nothing; rewrite study.md/study.json from the cells finished so far")
+    mode.add_argument("--rescore", action="store_true",
+                      help="as --report, after evaluating the finished cells (of --variants) again with today's "
+                           "evaluate (new metrics); training records are kept")
     p.set_defaults(func=run)

@@ -35,6 +35,21 @@ def run_cell(cell_dir: str) -> dict:
     return result
 
 
+def rescore_cell(cell_dir: str) -> dict:
+    """Evaluates a finished cell again with today's ``evaluate`` (new metrics, fixed scoring) and replaces
+    the scores in ``result.json``; the training record is kept. No training."""
+    from keras_au.models import registry
+
+    spec, result = read_json(os.path.join(cell_dir, SPEC)), read_json(os.path.join(cell_dir, RESULT))
+    if spec is None or result is None:
+        raise FileNotFoundError(f"{cell_dir} is not a finished cell (needs {SPEC} and {RESULT})")
+    scores = registry.task_module(spec["model"]).evaluate(run_dir=cell_dir, progress=False)
+    result = {**result, "scores": {k: v for k, v in scores.items() if k != "files"},
+              "rescored": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_json(os.path.join(cell_dir, RESULT), result)
+    return result
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """Linux: the kernel sends SIGTERM when the study process dies, so a killed study leaves no orphan
     training on (it would race the resumed study for the same run directory)."""

@@ -54,6 +54,12 @@ def _au_f1(scores: dict, au: str) -> Optional[float]:
     return s["f1"] if s and s.get("support", 1) > 0 else None  # an unlabeled AU is not a 0 F1
 
 
+def _within_person_auc(scores: dict) -> Optional[float]:
+    """Mean over AUs of the per-person AUC (``evaluate`` with person ids): ranking within each held-out
+    person, free of the per-person offsets that hold the pooled AUC down with few training people."""
+    return (scores.get("person_calibrated") or {}).get("mean_within_person_auc")
+
+
 def _paper(v, domain: Optional[str]) -> Optional[float]:
     paper = v.paper.get(domain) if isinstance(v.paper, dict) else v.paper
     return None if paper is None else paper / 100.0
@@ -94,6 +100,7 @@ def aggregate(records: list[dict], variants: list, folds: list[int], seeds: list
                 "per_seed": {s: {"mean_f1": _mean(x["mean_f1"] for x in got),
                                  "mean_auc": _mean(x.get("mean_auc") for x in got)} for s, got in per_seed.items()},
                 "mean_accuracy": _stat(_mean(x.get("mean_accuracy") for x in got) for got in per_seed.values()),
+                "within_person_auc": _stat(_mean(_within_person_auc(x) for x in got) for got in per_seed.values()),
                 "per_au": {au: _stat(_mean(_au_f1(x, au) for x in got) for got in per_seed.values()) for au in aus},
             })
     _add_paired_deltas(rows)
@@ -163,19 +170,22 @@ def _table(summary: dict, accuracy: bool) -> list[str]:
     aus, base = summary["aus"], summary["baseline"]
     ref = next((r["delta"]["ref"] for r in summary["rows"] if r.get("delta")), None)  # None: a one-row grid
     acc = (lambda r: f" | {fmt(r['mean_accuracy'])}") if accuracy else (lambda r: "")  # noqa: E731
+    within = any((r.get("within_person_auc") or {}).get("mean") is not None for r in summary["rows"])
     lines = ["| method | " + " | ".join(aus) + " | mean F1" + (" | acc" if accuracy else "") + " | paper | AUC"
+             + (" | AUC within person" if within else "")
              + (f" | ΔF1 vs {ref} | ΔAUC vs {ref}" if ref else "") + " | seeds |",
-             "|---|" + "---:|" * (len(aus) + 4 + accuracy + 2 * bool(ref))]
+             "|---|" + "---:|" * (len(aus) + 4 + accuracy + within + 2 * bool(ref))]
     for row in summary["rows"]:
         paper = NONE if row["paper_mean_f1"] is None else f"{100 * row['paper_mean_f1']:.1f}"
         mean = fmt(row["mean_f1"]) if row["mean_f1"]["mean"] is None else f"**{fmt(row['mean_f1'])}**"
         delta = row.get("delta") or {}
         deltas = f" | {fmt_delta(delta.get('mean_f1'))} | {fmt_delta(delta.get('mean_auc'))}" if ref else ""
+        wp = f" | {fmt(row['within_person_auc'])}" if within else ""
         lines.append(f"| {_row_label(row)} | " + " | ".join(fmt(row["per_au"].get(au, {})) for au in aus)
-                     + f" | {mean}{acc(row)} | {paper} | {fmt(row['mean_auc'])}{deltas} | {len(row['seeds'])} |")
+                     + f" | {mean}{acc(row)} | {paper} | {fmt(row['mean_auc'])}{wp}{deltas} | {len(row['seeds'])} |")
     lines.append(f"| {base['label']} | " + " | ".join(fmt(base["per_au"].get(au, {})) for au in aus)
                  + f" | {fmt(base['mean_f1'])}" + (f" | {NONE}" if accuracy else "")
-                 + f" | {NONE} | {fmt(base['mean_auc'])}" + f" | {NONE}" * (2 * bool(ref)) + f" | {NONE} |")
+                 + f" | {NONE} | {fmt(base['mean_auc'])}" + f" | {NONE}" * (within + 2 * bool(ref)) + f" | {NONE} |")
     return lines
 
 
@@ -202,7 +212,8 @@ def markdown(summary: dict, settings: dict, title: str, description: str = "", r
         + (" (its tables for that domain)" if domains else " (BP4D, 3 folds)") + ". "
         "`AUC`: mean per-AU ROC AUC (%). `all-positive`: predicting every AU present, the floor to clear. "
         "`ΔF1`/`ΔAUC`: points above the first row at the same N, paired by seed (mean ± sd of the per-seed "
-        "differences over the seeds both finished)."
+        "differences over the seeds both finished). `AUC within person` (when the records name people): mean "
+        "over AUs of each held-out person's own AUC, i.e. the ranking without the per-person offsets."
         + (" `acc`: mean per-AU accuracy (%)." if domains else ""), "",
     ]
     if domains:

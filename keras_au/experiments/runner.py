@@ -131,15 +131,25 @@ def _finish(path: str, spec: dict, returncode: int, seconds: float) -> str:
     return f"FAILED {spec['id']}: {error} (log: {log})"
 
 
+def _rescore(cells: list[Cell], paths: dict, progress: Optional[bool]) -> None:
+    from keras_au.experiments.cell import rescore_cell
+
+    for c in tqdm(cells, unit="cell", desc="rescore", disable=not progress):
+        result = rescore_cell(paths[c.id])
+        f1 = result["scores"].get("mean_f1")
+        tqdm.write(f"rescored {c.id}: mean F1 {'n/a' if f1 is None else f'{100 * f1:.1f}'}", file=sys.stderr)
+
+
 def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, seeds: Optional[list[int]] = None,
               folds: Optional[list[int]] = None, jobs: int = 1, preset: Optional[str] = None,
               epochs: Optional[int] = None, steps_per_epoch: Optional[int] = None,
               batch_size: Optional[int] = None, overrides: Optional[dict] = None, dry_run: bool = False,
               progress: Optional[bool] = True, variants: Optional[list[str]] = None,
-              report_only: bool = False) -> dict:
+              report_only: bool = False, rescore: bool = False) -> dict:
     """Validates everything, runs every unfinished cell (``jobs`` at a time; only the rows named in
     ``variants`` when given), writes the report over the whole grid. ``dry_run`` lists the cells and writes
-    nothing; ``report_only`` trains nothing and rewrites the report from the cells finished so far.
+    nothing; ``report_only`` trains nothing and rewrites the report from the cells finished so far, after
+    evaluating them again (``rescore``; the rows in ``variants`` when given).
 
     Returns ``{"cells": [cell records], "ran": [ids], "failed": [ids], "files": {name: path}}``.
     """
@@ -172,7 +182,10 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
         return {"cells": report.collect(cells, paths), "ran": [], "failed": [], "pending": list(queue),
                 "files": {}, "settings": settings}
     os.makedirs(out, exist_ok=True)
-    if report_only:  # no lock: a running study rewrites the same files when it ends
+    if report_only:  # no lock: a running study rewrites the same files when it ends, and never a finished cell
+        if rescore:
+            _rescore([c for c in cells if cell_status(paths[c.id]) == "done"
+                      and (not variants or c.variant.name in variants)], paths, progress)
         records = report.collect(cells, paths)
         return {"cells": records, "ran": [], "failed": [], "pending": list(queue),
                 "files": report.write_report(out, grid, records, settings), "settings": settings}

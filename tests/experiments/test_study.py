@@ -157,3 +157,29 @@ def test_report_mode_rewrites_the_report_without_training(study, tiny_records):
     for c in C:  # failed cells are not retried in report mode: their log holds runs 2 and 3 only
         with open(os.path.join(cell(c), "cell.log")) as f:
             assert f.read().count("===== keras-au study: cell") == 2
+
+
+def test_rescore_evaluates_finished_cells_again_without_training(study, tiny_records):
+    """A study from an older evaluate (here: no AUC in A's scores) gets today's metrics back."""
+    out, cell = study["out"], study["cell"]
+    path = os.path.join(cell(A), "result.json")
+    old = _json(path)
+    stale = dict(old, scores={k: v for k, v in old["scores"].items() if k not in ("mean_auc", "person_calibrated")})
+    with open(path, "w") as f:
+        json.dump(stale, f)
+    assert "mean_auc" not in _json(path)["scores"]
+    weights = os.path.join(cell(A), "checkpoint", "state.npz")
+    weights_mtime = os.path.getmtime(weights) if os.path.exists(weights) else None
+    result = run_study(load_grid(os.path.join(os.path.dirname(out), "tiny.json")), tiny_records, out,
+                       report_only=True, rescore=True, variants=["backbone_t"], progress=False, **FLAGS)
+    new = _json(path)
+    assert result["ran"] == [] and new["train"] == old["train"] and "rescored" in new
+    assert new["scores"]["mean_auc"] == pytest.approx(old["scores"]["mean_auc"])  # same weights, same faces
+    assert new["scores"]["mean_f1"] == pytest.approx(old["scores"]["mean_f1"])
+    assert _json(os.path.join(cell(A), "eval", "scores.json"))["mean_auc"] == pytest.approx(new["scores"]["mean_auc"])
+    if weights_mtime is not None:
+        assert os.path.getmtime(weights) == weights_mtime
+    for c in C:  # failed cells are neither evaluated nor turned into finished ones
+        assert not os.path.exists(os.path.join(cell(c), "result.json"))
+    row = next(r for r in _json(os.path.join(out, "study.json"))["rows"] if r["variant"] == "backbone_t")
+    assert row["mean_auc"]["n"] == 2

@@ -63,6 +63,21 @@ def test_rows_average_folds_then_seeds(table):
     assert b["delta"]["ref"] == "Method A" and b["delta"]["seeds"] == [0, 1]
     assert b["delta"]["mean_f1"] == {"mean": pytest.approx(-0.105), "sd": pytest.approx(0.0), "n": 2}
     assert b["delta"]["mean_auc"] == {"mean": pytest.approx(0.1), "sd": None, "n": 1}
+    assert a["within_person_auc"] == {"mean": None, "sd": None, "n": 0}  # no person ids: no column either
+
+
+def test_within_person_auc_column_when_cells_have_people(table):
+    recs, _ = table
+    for r in recs:
+        if r.get("scores") and r["variant"] == "a":
+            r["scores"] = dict(r["scores"], person_calibrated={"mean_within_person_auc": 0.7 + 0.01 * r["seed"]})
+    summary = aggregate(recs, [Variant("a", "backbone_t", "Method A"), Variant("b", "ofe", "Method B")],
+                        folds=[0, 1], seeds=[0, 1, 2])
+    assert summary["rows"][0]["within_person_auc"] == {"mean": pytest.approx(0.71), "sd": pytest.approx(0.01), "n": 3}
+    lines = markdown(summary, {}, "t").splitlines()
+    assert "| AUC | AUC within person | ΔF1 vs Method A |" in next(ln for ln in lines if ln.startswith("| method"))
+    assert "| 60.0 ± 0.0 | 71.0 ± 1.0 | — | — | 3 |" in next(ln for ln in lines if ln.startswith("| Method A"))
+    assert next(ln for ln in lines if ln.startswith("| all-positive")).endswith("| 50.0 | — | — | — | — |")
 
 
 def test_paired_delta_removes_the_shared_seed_effect():
