@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from typing import Iterable, Optional
 
 import numpy as np
@@ -300,7 +301,7 @@ def plot_rows(summaries: dict, path: str) -> str:
                 ax.axhline(100 * floor, color="grey", linestyle="--", label=floor_label)
             finite = [m - e for m, e in zip(mean, sd) if m] + ([100 * floor] if floor is not None else [])
             ax.set_ylim(max(0.0, min(finite, default=0.0) - 10), None)
-            ax.set_xticks(x, [r["label"] for r in rows], rotation=30, ha="right")
+            ax.set_xticks(x, [textwrap.fill(r["label"], 18) for r in rows], rotation=30, ha="right", fontsize=8)
             ax.set_ylabel(("mean F1 (%)" if key == "mean_f1" else "mean AUC (%)")
                           + (f", {name}" if name else ""))
             ax.grid(axis="y", alpha=0.3)
