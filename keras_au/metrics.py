@@ -171,8 +171,15 @@ def _nanmean_or_none(values) -> Optional[float]:
 def _scores(labels: np.ndarray, probs: np.ndarray, aus: Sequence[int], threshold: float) -> dict:
     out = au_scores(labels, probs, threshold, aus=aus).as_dict()
     auc = au_auc(labels, probs)
-    for name, a in zip(out["per_au"], auc):
+    tp, fp, fn, tn = au_confusion(labels, probs, threshold)
+    known = tp + fp + fn + tn
+    rate = lambda n, k: float(n / k) if k else None  # noqa: E731
+    for j, (name, a) in enumerate(zip(out["per_au"], auc)):
         out["per_au"][name]["auc"] = None if np.isnan(a) else float(a)
+        # Calibration at the threshold: a detector whose scores sit on one side of it scores the all-positive
+        # F1 or 0 whatever its AUC; these two show which.
+        out["per_au"][name]["positive_rate"] = rate(tp[j] + fn[j], known[j])
+        out["per_au"][name]["predicted_rate"] = rate(tp[j] + fp[j], known[j])
     out["mean_auc"] = None if np.all(np.isnan(auc)) else float(np.nanmean(auc))
     return out
 

@@ -80,6 +80,16 @@ def test_baseline_and_report():
     assert rep["mean_f1"] == pytest.approx(1.0) and rep["mean_auc"] == pytest.approx(1.0)
     assert rep["baseline"]["mean_f1"] == pytest.approx(base.mean_f1)
     assert rep["per_au"]["AU02"]["auc"] == pytest.approx(1.0)
+    # calibration at 0.5: AU02's one unknown label is left out of both rates
+    assert rep["per_au"]["AU01"]["positive_rate"] == pytest.approx(0.5)
+    assert rep["per_au"]["AU01"]["predicted_rate"] == pytest.approx(0.5)
+    assert rep["per_au"]["AU02"]["positive_rate"] == pytest.approx(1 / 3)
+    # scores that rank perfectly but all sit above 0.5: AUC 1, yet every frame is called positive
+    high = detection_report(labels, np.array([[0.9, 0.6], [0.6, 0.7], [0.8, 0.9], [0.7, 0.1]]), (1, 2))
+    assert high["per_au"]["AU01"]["auc"] == pytest.approx(1.0)
+    assert high["per_au"]["AU01"]["predicted_rate"] == pytest.approx(1.0)
+    assert high["per_au"]["AU01"]["f1"] == pytest.approx(base.f1[0])
+    assert detection_report(-np.ones((2, 1)), np.ones((2, 1)), (1,))["per_au"]["AU01"]["positive_rate"] is None
 
 
 def test_means_skip_aus_without_any_known_label():
