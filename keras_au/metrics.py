@@ -169,9 +169,9 @@ def _nanmean_or_none(values) -> Optional[float]:
 
 
 def _scores(labels: np.ndarray, probs: np.ndarray, aus: Sequence[int], threshold: float) -> dict:
-    out = au_scores(labels, probs, threshold, aus=aus).as_dict()
-    auc = au_auc(labels, probs)
     tp, fp, fn, tn = au_confusion(labels, probs, threshold)
+    out = scores_from_counts(tp, fp, fn, tn, aus).as_dict()
+    auc = au_auc(labels, probs)
     known = tp + fp + fn + tn
     rate = lambda n, k: float(n / k) if k else None  # noqa: E731
     for j, (name, a) in enumerate(zip(out["per_au"], auc)):

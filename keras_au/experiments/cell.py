@@ -18,6 +18,11 @@ from keras_au.jsonio import read_json, write_json
 SPEC, RESULT, FAILED, LOG = "cell.json", "result.json", "failed.json", "cell.log"
 
 
+def _kept(scores: dict) -> dict:
+    """The scores a result keeps: ``files`` names paths of this machine's run directory."""
+    return {k: v for k, v in scores.items() if k != "files"}
+
+
 def run_cell(cell_dir: str) -> dict:
     """Trains (resuming from the cell's own checkpoint through ``train``), evaluates, writes ``result.json``."""
     from keras_au.models import registry
@@ -30,7 +35,7 @@ def run_cell(cell_dir: str) -> dict:
     trained = task.train(out=cell_dir, verbose=2, **spec["train"])
     scores = task.evaluate(run_dir=cell_dir)
     result = {"id": spec["id"], "train": trained, "seconds": round(time.time() - start, 1),
-              "scores": {k: v for k, v in scores.items() if k != "files"}}
+              "scores": _kept(scores)}
     write_json(os.path.join(cell_dir, RESULT), result)
     return result
 
@@ -44,7 +49,7 @@ def rescore_cell(cell_dir: str) -> dict:
     if spec is None or result is None:
         raise FileNotFoundError(f"{cell_dir} is not a finished cell (needs {SPEC} and {RESULT})")
     scores = registry.task_module(spec["model"]).evaluate(run_dir=cell_dir, progress=False)
-    result = {**result, "scores": {k: v for k, v in scores.items() if k != "files"},
+    result = {**result, "scores": _kept(scores),
               "rescored": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_json(os.path.join(cell_dir, RESULT), result)
     return result

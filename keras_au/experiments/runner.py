@@ -61,14 +61,21 @@ def _check_train_options(grid: Grid) -> None:
                          f"grid {grid.name}'s labeled_subjects cells yet")
 
 
-def _check_unchanged(path: str, spec: dict) -> None:
+MOVABLE = ("data", "unlabeled")  # where the records lie: a study gathered from other machines differs only here
+
+
+def _check_unchanged(path: str, spec: dict, moved_ok: bool = False) -> None:
     """A cell that has training state keeps its options: ``train`` resumes with the config in ``run.json``,
-    so new options would be silently ignored. A cell that failed before training may be set up anew."""
+    so new options would be silently ignored. A cell that failed before training may be set up anew.
+    ``moved_ok`` (a report that reads finished cells only): record paths may differ, nothing else."""
     old = read_json(os.path.join(path, SPEC))
     started = any(os.path.exists(os.path.join(path, f)) for f in ("run.json", RESULT))
     if started and old is not None and old != spec:
-        diff = sorted(k for k in set(old["train"]) | set(spec["train"])
-                      if old["train"].get(k) != spec["train"].get(k))
+        diff = sorted({k for k in set(old) | set(spec) if k != "train" and old.get(k) != spec.get(k)}
+                      | {k for k in set(old["train"]) | set(spec["train"])
+                         if old["train"].get(k) != spec["train"].get(k) and not (moved_ok and k in MOVABLE)})
+        if not diff:
+            return
         raise StudyError(f"cell {spec['id']} in {path} was set up with other options ({', '.join(diff)}); "
                          "use another --out, or delete that cell's directory to rerun it")
 
@@ -166,7 +173,7 @@ def run_study(grid: Grid, data: str, out: str, unlabeled: Optional[str] = None, 
     specs = {c.id: cell_spec(c, grid, data, unlabeled, options, overrides or {}) for c in cells}
     paths = {c.id: cell_dir(out, c) for c in cells}
     for c in cells:
-        _check_unchanged(paths[c.id], specs[c.id])
+        _check_unchanged(paths[c.id], specs[c.id], moved_ok=report_only and not rescore)
     names = [v.name for v in grid.variants]
     unknown = sorted(set(variants or []) - set(names))
     if unknown:

@@ -183,3 +183,28 @@ def test_rescore_evaluates_finished_cells_again_without_training(study, tiny_rec
         assert not os.path.exists(os.path.join(cell(c), "result.json"))
     row = next(r for r in _json(os.path.join(out, "study.json"))["rows"] if r["variant"] == "backbone_t")
     assert row["mean_auc"]["n"] == 2
+
+
+def test_report_from_gathered_result_files(study, tiny_records, tmp_path):
+    """A study run elsewhere (other record paths) reports from its cells' cell.json + result.json alone;
+    a cell set up with other training options is still refused."""
+    out, cell = study["out"], study["cell"]
+    moved = str(tmp_path / "gathered")
+    for c in (A, B):
+        os.makedirs(os.path.join(moved, "cells", c))
+        spec = _json(os.path.join(cell(c), "cell.json"))
+        spec["train"]["data"] = "/elsewhere/records"  # the machine that trained it
+        with open(os.path.join(moved, "cells", c, "cell.json"), "w") as f:
+            json.dump(spec, f)
+        with open(os.path.join(cell(c), "result.json")) as src, \
+                open(os.path.join(moved, "cells", c, "result.json"), "w") as dst:
+            dst.write(src.read())
+    grid = load_grid(os.path.join(os.path.dirname(out), "tiny.json"))
+    result = run_study(grid, tiny_records, moved, report_only=True, progress=False, **FLAGS)
+    rows = {r["variant"]: r for r in _json(os.path.join(moved, "study.json"))["rows"]}
+    assert rows == {r["variant"]: r for r in _json(os.path.join(out, "study.json"))["rows"]}
+    assert rows["backbone_t"]["mean_f1"]["n"] == 2 and result["ran"] == []
+    with pytest.raises(StudyError, match="epochs"):  # other training options: not the same cell
+        run_study(grid, tiny_records, moved, report_only=True, progress=False, **dict(FLAGS, epochs=2))
+    with pytest.raises(StudyError, match="data"):  # training (or rescoring) needs the cell's own records
+        run_study(grid, tiny_records, moved, report_only=True, rescore=True, progress=False, **FLAGS)
