@@ -23,6 +23,30 @@ def test_wild_grids_are_shipped_and_use_a_protocol_with_validation(name):
     assert grid.folds == ([0] if "sample" in name else [2])  # adld holds out BP4D part 3
 
 
+def test_departures_grid_switches_one_choice_per_row_and_shares_the_as_cells():
+    """Each row of wild-departures-sample turns back exactly one of issue 13's choices (a real WildConfig field,
+    set away from the paper preset), and its +AS row is wild-table3-sample's, cell for cell: copied cells resume."""
+    import dataclasses
+
+    from keras_au.experiments import expand, load_grid
+    from keras_au.experiments.runner import cell_spec
+    from keras_au.models.wild.config import WildConfig, preset_config
+
+    dep, t3 = load_grid("wild-departures-sample"), load_grid("wild-table3-sample")
+    spec = {}
+    for grid in (dep, t3):
+        for c in expand(grid, seeds=[0], folds=[0]):
+            spec[grid.name, c.id] = cell_spec(c, grid, "R", "U", grid.options, {})
+    assert spec[dep.name, "as/fold0-seed0"] == spec[t3.name, "as/fold0-seed0"]
+    fields, paper = {f.name for f in dataclasses.fields(WildConfig)}, preset_config("paper", "as")
+    switched = set()
+    for v in dep.variants[1:]:
+        ((key, value),) = v.overrides.items()
+        assert key in fields and getattr(paper, key) != value and v.train == dep.variants[0].train
+        switched.add(key)
+    assert switched == {"au_centre_landmarks", "domain_score", "stage1_on_target", "au_bn_all_domains", "lr_decay"}
+
+
 def test_dry_run_sets_up_wild_cells_on_source_and_target_records(tmp_path, wild_source, wild_target):
     from keras_au.experiments import load_grid, run_study
 
