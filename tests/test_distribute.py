@@ -146,11 +146,14 @@ def test_backbone_t_mirrored_equals_single_device(tiny_records, tmp_path):
     synchronisation would not)."""
     r = _checks("backbone_t", tmp_path, tiny_records)
     assert r["distribute"]["replicas"] == 2 and r["distribute"]["sync_bn"]
+    # Synchronised BN sums x and x^2 across replicas, one device takes the moments of the whole batch: the same
+    # statistics by another formula, whose round-off depends on the CPU's kernels (measured on an AMD EPYC VM:
+    # loss 7e-4 relative, weights 3.8e-3 of the update; on the VM of earlier sessions under 1e-5). Without
+    # synchronisation the same run differs by 3.5e-2 in loss and 0.20 of the update, a wrong gradient
+    # reduction by half the update, so the bounds sit about 7x above round-off and 7x below the smallest error.
     for k in ("loss", "l_sup", "au_f1"):
-        assert r["logs_mirrored"][k] == pytest.approx(r["logs_single"][k], rel=1e-5, abs=1e-6)
-    # every variable (kernels, BN moving statistics): the runs differ by round-off, a tiny fraction of what the
-    # 5 steps moved them (a gradient averaged per replica instead of summed would differ by half the update)
-    assert r["max_weight_diff"] <= 1e-3 * r["max_update"], r
+        assert r["logs_mirrored"][k] == pytest.approx(r["logs_single"][k], rel=5e-3, abs=1e-6)
+    assert r["max_weight_diff"] <= 2e-2 * r["max_update"], r
 
 
 @pytest.mark.slow
