@@ -41,10 +41,35 @@ def test_departures_grid_switches_one_choice_per_row_and_shares_the_as_cells():
     fields, paper = {f.name for f in dataclasses.fields(WildConfig)}, preset_config("paper", "as")
     switched = set()
     for v in dep.variants[1:]:
-        ((key, value),) = v.overrides.items()
+        (key, value), *params = v.overrides.items()  # the choice, then its own parameters (decay_every)
         assert key in fields and getattr(paper, key) != value and v.train == dep.variants[0].train
+        assert all(k in fields for k, _ in params)
         switched.add(key)
     assert switched == {"au_centre_landmarks", "domain_score", "stage1_on_target", "au_bn_all_domains", "lr_decay"}
+
+
+def test_step_lr_row_changes_the_rates_at_the_grids_preset():
+    """At the demo preset (4 epochs, hold 2, decay every epoch) the step and linear schedules coincide, so a
+    row setting only ``lr_decay=step`` retrained +AS (measured: the session 10 cell); the row must change the
+    per-epoch rates at the preset it runs."""
+    import dataclasses
+
+    from keras_au.experiments import load_grid
+    from keras_au.models.wild.config import preset_config
+    from keras_au.models.wild.lr_schedule import make_schedule
+
+    dep = load_grid("wild-departures-sample")
+    base = preset_config(dep.options["preset"], "as")
+    row = dataclasses.replace(base, **next(v for v in dep.variants if v.name == "step-lr").overrides)
+
+    def rates(c, **kw):
+        c = dataclasses.replace(c, **kw)
+        s = make_schedule(c.lr_decay, 1.0, 1, c.epochs, c.hold_epochs, c.decay_every)
+        return [round(float(s(e)), 6) for e in range(c.epochs)]
+
+    assert rates(base, lr_decay="step") == rates(base)  # the void row this test guards against
+    assert rates(base) == [1.0, 1.0, round(2 / 3, 6), round(1 / 3, 6)]
+    assert rates(row) == [1.0, 1.0, 0.5, 0.5]
 
 
 def test_dry_run_sets_up_wild_cells_on_source_and_target_records(tmp_path, wild_source, wild_target):
