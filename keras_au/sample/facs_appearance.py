@@ -6,7 +6,7 @@ depends on where that person's brow rests. FACS coders read the appearance chang
 nasolabial furrow for AU10/12, dimples for AU14, chin-boss wrinkles for AU17 ...), and those
 are identity-independent cues, so the sample paints them: each crease is a soft dark groove
 with a faint highlight above it, anchored to the moved landmarks (it travels with the skin),
-its opacity growing with the AU's intensity. Creases are written for the image-left half of
+its opacity growing with the AU's intensity as its motion does (``facs_motion.motion_scale``). Creases are written for the image-left half of
 the face in the face frame of ``facs_motion`` (``out`` = away from the midline, ``up`` =
 towards the forehead, in eye-centre distances D) and mirrored to the other half.
 """
@@ -19,7 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from keras_au.geometry.alignment import transform_points
-from keras_au.sample.facs_motion import MIRROR, NUM_LANDMARKS, face_frame
+from keras_au.sample.facs_motion import MIRROR, NUM_LANDMARKS, face_frame, motion_scale
 
 GROOVE_WIDTH = 0.04  # groove stroke width (D)
 GROOVE_BLUR = 0.03  # Gaussian sigma of the groove (D)
@@ -45,8 +45,8 @@ MID_BROW = (21, 22)  # glabella: its mirror is itself, so mirrored creases meet 
 
 CREASES: Mapping[int, tuple[Crease, ...]] = {
     # Inner brow raiser: horizontal wrinkles in the middle of the forehead.
-    1: (_c(0.30, (MID_BROW, 0, 0.30), (21, 0, 0.30), (20, 0, 0.26)),
-        _c(0.25, (MID_BROW, 0, 0.42), (21, 0, 0.41), (20, 0, 0.37))),
+    1: (_c(0.30, (MID_BROW, 0, 0.25), (21, 0, 0.25), (20, 0, 0.22)),
+        _c(0.25, (MID_BROW, 0, 0.37), (21, 0, 0.36), (20, 0, 0.32))),
     # Outer brow raiser: wrinkles above the lateral brows, arched like them.
     2: (_c(0.30, (20, 0, 0.26), (19, 0, 0.27), (18, 0, 0.24), (17, 0.02, 0.18)),
         _c(0.22, (19, 0, 0.38), (18, 0, 0.35), (17, 0.01, 0.29))),
@@ -65,8 +65,9 @@ CREASES: Mapping[int, tuple[Crease, ...]] = {
     10: (_c(0.35, (31, 0.06, 0.04), (31, 0.11, -0.04), (48, 0.08, 0.08)),),
     # Lip corner puller: the nasolabial furrow deepens down past the mouth corner.
     12: (_c(0.40, (31, 0.08, 0.05), (48, 0.11, 0.14), (48, 0.14, -0.02), (48, 0.11, -0.12)),),
-    # Dimpler: a short crease just outside the mouth corner.
-    14: (_c(0.40, (48, 0.05, 0.05), (48, 0.07, 0.0), (48, 0.05, -0.05)),),
+    # Dimpler: the dimple, a short curved pit right beside the tightened corner (AU12's furrow runs further out,
+    # from the nose wing down past the corner).
+    14: (_c(0.45, (48, 0.03, 0.035), (48, 0.045, 0.0), (48, 0.035, -0.035)),),
     # Lip corner depressor: a line running down from the mouth corner.
     15: (_c(0.35, (48, 0.02, -0.04), (48, 0.05, -0.12), (48, 0.06, -0.20)),),
     # Chin raiser: the mentolabial furrow deepens, the chin boss wrinkles.
@@ -92,7 +93,7 @@ def crease_polylines(
     up = -f.y_axis * f.scale
     out: list[tuple[np.ndarray, float]] = []
     for au, creases in CREASES.items():
-        k = float(np.clip(intensities.get(au, 0.0), 0.0, 5.0)) / 5.0
+        k = motion_scale(float(intensities.get(au, 0.0)))
         if k <= 0:
             continue
         for crease in creases:

@@ -3,7 +3,7 @@
 Displacements are written for the image-left half of the face (the subject's right) in a
 face frame: ``out`` = away from the face midline, ``up`` = towards the forehead, in units of
 the eye-centre distance D, at intensity 5 (FACS level E). The other half is mirrored. Each AU
-scales linearly with intensity / 5 and active AUs add up. Only geometry moves here; creases
+scales with ``motion_scale(intensity)`` (level A is a visible trace: ``VISIBILITY_FLOOR``) and active AUs add up. Only geometry moves here; creases
 are shaded by ``facs_appearance`` and a dark mouth cavity is painted where lips part (``synth``).
 
 Extra control points (after the 68 landmarks) carry skin the landmarks do not cover: a
@@ -100,10 +100,11 @@ CH, NL = CHEEK[0], NASOLABIAL[0]
 # Apex (intensity 5) motion per AU. Numbers are in eye-centre distances (D ~ 6 cm on an adult,
 # so 0.1 D ~ 6 mm); chosen from FACS descriptions and checked visually on the preview sheet.
 AU_MOTION: Mapping[int, tuple[Move, ...]] = {
-    # Inner brow raiser: inner brow corners up (brows become oblique).
-    1: (_m(21, -0.01, 0.20), _m(20, 0, 0.15), _m(19, 0, 0.08), _m(18, 0, 0.03)),
-    # Outer brow raiser: lateral brows up (arched).
-    2: (_m(17, 0.01, 0.18), _m(18, 0, 0.17), _m(19, 0, 0.11), _m(20, 0, 0.04), _m(37, 0, 0.01)),
+    # Inner brow raiser: inner brow corners up (brows become oblique). Apex 0.14 D ~ 8.8 mm, inside the measured
+    # maximum voluntary brow raise of 7.6-10.6 mm (Cruz & Cruz 2004; Vicon study), not above it.
+    1: (_m(21, -0.01, 0.14), _m(20, 0, 0.105), _m(19, 0, 0.055), _m(18, 0, 0.02)),
+    # Outer brow raiser: lateral brows up (arched); apex 0.13 D ~ 8.2 mm (same measurements).
+    2: (_m(17, 0.01, 0.13), _m(18, 0, 0.125), _m(19, 0, 0.08), _m(20, 0, 0.03), _m(37, 0, 0.01)),
     # Brow lowerer: brows down and drawn together, upper lids pressed down a little.
     4: (
         _m(21, -0.09, -0.11),
@@ -165,14 +166,16 @@ AU_MOTION: Mapping[int, tuple[Move, ...]] = {
         _m(NL, 0.03, 0.05),
         _m(CH, 0, 0.03),
     ),
-    # Dimpler: corners tightened and pulled back (slightly out), lips flatten a little.
+    # Dimpler (buccinator): the corners tighten and are drawn inward/back into the cheek, with no lift: in a
+    # frontal view they move slightly towards the midline and the lips narrow at the corners; the dimple beside
+    # the corner is a crease (facs_appearance). AU12 pulls the same corners out and up: opposite directions.
     14: (
-        _m(48, 0.05, 0.01),
-        _m(60, 0.04, 0.005),
-        _m((49, 59), 0.02, 0),
-        _m(51, 0, -0.01),
-        _m(57, 0, 0.01),
-        _m(NL, 0.01, 0),
+        _m(48, -0.03, 0.0),
+        _m(60, -0.02, 0.0),
+        _m(49, -0.01, -0.012),
+        _m(59, -0.01, 0.012),
+        _m(61, 0, -0.006),
+        _m(67, 0, 0.006),
     ),
     # Lip corner depressor: corners pulled down (and a little out).
     15: (
@@ -198,14 +201,15 @@ AU_MOTION: Mapping[int, tuple[Move, ...]] = {
         _m((50, 51), 0, 0.015),
         _m(48, 0, -0.015),
     ),
-    # Lip tightener: red of the lips narrows, mouth slightly narrower.
+    # Lip tightener: the red of the lips narrows (up to about a third of its ~0.13 D height at apex) and the
+    # mouth becomes slightly narrower.
     23: (
-        _m((50, 51), 0, -0.02),
-        _m(49, 0, -0.01),
-        _m((57, 58), 0, 0.02),
-        _m(59, 0, 0.01),
-        _m(48, -0.025, 0),
-        _m(60, -0.02, 0),
+        _m((50, 51), 0, -0.035),
+        _m(49, 0, -0.02),
+        _m((57, 58), 0, 0.035),
+        _m(59, 0, 0.02),
+        _m(48, -0.03, 0),
+        _m(60, -0.025, 0),
     ),
     # Lip pressor: lips pressed together (thinner), corners in a little, chin bulges.
     24: (
@@ -248,7 +252,31 @@ AU_MOTION: Mapping[int, tuple[Move, ...]] = {
         _m(49, 0, -0.025),
         _m(NL, 0, -0.04),
     ),
+    # Blink (unlabeled in BP4D; people blink while they talk): upper lid down onto the lower one, which rises a
+    # little; the closure limit keeps a sliver open (the mesh cannot fold the lid).
+    45: (_m((37, 38), 0, -0.16), _m((36, 39), 0, -0.01), _m((40, 41), 0, 0.015)),
 }
+
+
+# FACS intensity -> share of the apex motion (and crease depth). FACS level A is the weakest *visible* trace,
+# not a tenth of the apex: a frame is labeled A once its rounded intensity reaches 1 (continuous 0.5), so the
+# motion there is already VISIBILITY_FLOOR of the apex. The bands widen from A to C/D and narrow again at E
+# (the FACS manual's uneven A-E ranges). Knots: continuous intensity -> scale, piecewise linear.
+VISIBILITY_FLOOR = 0.35
+INTENSITY_KNOTS = (0.0, 0.5, 1.5, 2.5, 3.5, 4.5, 5.0)
+SCALE_KNOTS = (0.0, VISIBILITY_FLOOR, 0.45, 0.6, 0.75, 0.92, 1.0)
+
+
+def motion_scale(intensity) -> np.ndarray | float:
+    """Share of the apex motion shown at a continuous FACS intensity 0-5 (monotone, 0 -> 0, 5 -> 1)."""
+    out = np.interp(np.clip(intensity, 0.0, 5.0), INTENSITY_KNOTS, SCALE_KNOTS)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def intensity_of_scale(scale) -> np.ndarray | float:
+    """Inverse of ``motion_scale``: the intensity whose motion a rendered share of the apex shows."""
+    out = np.interp(np.clip(scale, 0.0, 1.0), SCALE_KNOTS, INTENSITY_KNOTS)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 @dataclass(frozen=True)
@@ -331,21 +359,36 @@ def control_points(landmarks: np.ndarray) -> np.ndarray:
     return pts
 
 
-def displacement(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.ndarray:
-    """(NUM_CONTROL, 2) pixel displacement of the control points for AU intensities (0-5)."""
+@dataclass(frozen=True)
+class RenderedMotion:
+    """Pixel displacement of the control points and the intensity each AU shows after the limits.
+
+    ``rendered`` maps each AU to the intensity (0-5) whose unlimited motion equals what is drawn: the border
+    taper and the closure limit shrink motion, and labels must follow what is drawn, not what was asked for.
+    """
+
+    pixels: np.ndarray  # (NUM_CONTROL, 2)
+    rendered: dict
+
+
+def motion(landmarks: np.ndarray, intensities: Mapping[int, float], taper: np.ndarray | None = None
+           ) -> RenderedMotion:
+    """AU motion of the control points for intensities 0-5, weighted per point by ``taper`` (1 = full motion)."""
     f = face_frame(landmarks)
-    out_up = np.zeros((NUM_CONTROL, 2), dtype=np.float64)
-    k = {int(a): float(np.clip(v, 0.0, 5.0)) / 5.0 for a, v in intensities.items()}
+    k = {int(a): motion_scale(float(v)) for a, v in intensities.items()}
     unknown = sorted(a for a in k if a not in AU_MOTION)
     if unknown:
         raise ValueError(f"no motion model for AU(s) {unknown}; known: {list(MOTION_AUS)}")
+    parts: dict[int, np.ndarray] = {}
     for au, scale in k.items():
         if scale > 0:
-            _apply(out_up, AU_MOTION[au], scale)
+            parts[au] = np.zeros((NUM_CONTROL, 2), dtype=np.float64)
+            _apply(parts[au], AU_MOTION[au], scale)
     for inter in INTERACTIONS:
         scale = k.get(inter.au, 0.0) * min(1.0, 2.0 * k.get(inter.gate, 0.0))
         if scale > 0:
-            _apply(out_up, inter.moves, scale)
+            _apply(parts[inter.au], inter.moves, scale)
+    out_up = sum(parts.values()) if parts else np.zeros((NUM_CONTROL, 2), dtype=np.float64)
     for b, v in FOREHEAD.items():
         out_up[v] += FOREHEAD_FOLLOW * out_up[b]
     for j, v in BELOW_JAW.items():
@@ -356,10 +399,37 @@ def displacement(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.
         lo, hi = out_up[TEETH_BELOW[u], 1], out_up[u, 1]
         out_up[v, 0] += out_up[TEETH_BELOW[u], 0]
         out_up[v, 1] += min(max(0.0, lo), hi) if lo <= hi else 0.5 * (lo + hi)
-    _limit_closure(f, landmarks, out_up)
+    shrink = _limit_closure(f, landmarks, out_up)
+    weight = np.ones(NUM_CONTROL) if taper is None else np.asarray(taper, dtype=np.float64)
+    rendered = {}
+    for au, part in parts.items():
+        drawn = part * weight[:, None]
+        drawn[:, 1] *= shrink
+        asked = float(np.abs(part).sum())
+        share = float(np.abs(drawn).sum()) / asked if asked > 0 else 1.0
+        rendered[au] = intensity_of_scale(k[au] * share)
     # out (away from the midline) -> face x: negative on the image-left half.
     out_up[:, 0] *= SIDE
+    return RenderedMotion(f.to_image(out_up) * weight[:, None], rendered)
+
+
+def shape_displacement(landmarks: np.ndarray, moves: Sequence[Move]) -> np.ndarray:
+    """(NUM_CONTROL, 2) pixel displacement of a resting-shape change given as image-left ``moves`` (mirrored,
+    forehead and neck following as they do for AU motion)."""
+    f = face_frame(landmarks)
+    out_up = np.zeros((NUM_CONTROL, 2), dtype=np.float64)
+    _apply(out_up, moves, 1.0)
+    for b, v in FOREHEAD.items():
+        out_up[v] += FOREHEAD_FOLLOW * out_up[b]
+    for j, v in BELOW_JAW.items():
+        out_up[v] += BELOW_JAW_FOLLOW * out_up[j]
+    out_up[:, 0] *= SIDE
     return f.to_image(out_up)
+
+
+def displacement(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.ndarray:
+    """(NUM_CONTROL, 2) pixel displacement of the control points for AU intensities (0-5)."""
+    return motion(landmarks, intensities).pixels
 
 
 def moved_points(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.ndarray:
@@ -367,10 +437,12 @@ def moved_points(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.
     return control_points(landmarks) + displacement(landmarks, intensities)
 
 
-def _limit_closure(f: FaceFrame, landmarks: np.ndarray, out_up: np.ndarray) -> None:
+def _limit_closure(f: FaceFrame, landmarks: np.ndarray, out_up: np.ndarray) -> np.ndarray:
     """Soft tissue saturates: when several AUs together would close an eye or thin a lip by more
-    than CLOSURE_MAX of its neutral size, both contours' vertical motions are scaled back."""
+    than CLOSURE_MAX of its neutral size, both contours' vertical motions are scaled back.
+    Returns the factor applied to each point's vertical motion."""
     lm = np.asarray(landmarks, dtype=np.float64)
+    factor = np.ones(len(out_up))
     for top, bottom in CLOSING_PAIRS:
         size = float((lm[bottom] - lm[top]) @ f.y_axis) / f.scale
         closure = out_up[bottom, 1] - out_up[top, 1]
@@ -379,6 +451,9 @@ def _limit_closure(f: FaceFrame, landmarks: np.ndarray, out_up: np.ndarray) -> N
             shrink = limit / closure
             out_up[top, 1] *= shrink
             out_up[bottom, 1] *= shrink
+            factor[top] *= shrink
+            factor[bottom] *= shrink
+    return factor
 
 
 def _apply(out_up: np.ndarray, moves: Sequence[Move], scale: float) -> None:

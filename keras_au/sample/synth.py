@@ -16,7 +16,7 @@ camera frames: the preprocessing (detect, align) runs on them as it does on real
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
 import numpy as np
@@ -25,6 +25,7 @@ from keras_au.geometry import FaceDetector, ImageError
 from keras_au.geometry.alignment import transform_points
 from keras_au.sample import facs_appearance, facs_motion
 from keras_au.sample.piecewise_affine import PiecewiseAffineWarp
+from keras_au.sample.variants import Variant
 
 FRAME_SIZE = 224
 EYE_DISTANCE = 0.25  # eye-centre distance in the frame, as a share of the frame size
@@ -77,15 +78,41 @@ class PreparedStill:
     size: int
     cavity: tuple[int, ...]  # control points around the part of the mouth that opens
     unfolded: int = 0  # frames whose motion needed unfolding (see ``moved``)
+    variant: Variant = field(default_factory=Variant)
+    rest: Optional[np.ndarray] = None  # (NUM_CONTROL, 2) resting-shape change of the variant (pixels)
 
+    def with_variant(self, variant: Variant) -> "PreparedStill":
+        """The same photo as another synthetic identity: the variant's resting shape becomes the neutral face
+        (AUs move from there) and its camera and light are applied to every frame."""
+        source = self.source_landmarks
+        rest = facs_motion.shape_displacement(source, variant.shape_moves()) * self._taper()[:, None]
+        neutral = self.controls + rest
+        return replace(self, variant=variant, rest=rest, frame_landmarks=neutral[: facs_motion.NUM_LANDMARKS],
+                       unfolded=0)
+
+    @property
+    def source_landmarks(self) -> np.ndarray:
+        return self.controls[: facs_motion.NUM_LANDMARKS]
+
+    @property
+    def neutral(self) -> np.ndarray:
+        """Control points of the resting face (the photo's, moved by the variant's shape)."""
+        return self.controls if self.rest is None else self.controls + self.rest
+
+    def _taper(self) -> np.ndarray:
+        return border_taper(self.controls, self.size, self.eye_distance * self.to_frame[0, 0])
+
+    def motion(self, intensities: Mapping[int, float]) -> facs_motion.RenderedMotion:
+        """AU motion from the resting face, faded out near the frame border (``border_taper``)."""
+        return facs_motion.motion(self.frame_landmarks, intensities, self._taper())
 
     def moved(self, intensities: Mapping[int, float], unfold: bool = True) -> np.ndarray:
-        """Control points after the AU motion, faded out near the frame border (``border_taper``);
-        with ``unfold``, slivers that the summed motions would turn inside out move rigidly
-        instead (counted in ``unfolded``)."""
-        disp = facs_motion.displacement(self.frame_landmarks, intensities)
-        taper = border_taper(self.controls, self.size, self.eye_distance * self.to_frame[0, 0])
-        moved = self.controls + disp * taper[:, None]
+        """Control points after the AU motion; with ``unfold``, slivers that the summed motions would turn
+        inside out move rigidly instead (counted in ``unfolded``)."""
+        return self._moved(self.motion(intensities), unfold)
+
+    def _moved(self, m: facs_motion.RenderedMotion, unfold: bool = True) -> np.ndarray:
+        moved = self.neutral + m.pixels
         if unfold:
             moved, changed = self.mesh.unfold(moved)
             self.unfolded += int(changed)
@@ -93,18 +120,27 @@ class PreparedStill:
 
     def render(self, intensities: Mapping[int, float], jitter: Optional[Jitter] = None) -> np.ndarray:
         """RGB uint8 frame (size x size) with the AUs at the given intensities (0-5)."""
+        return self.render_labeled(intensities, jitter)[0]
+
+    def render_labeled(
+        self, intensities: Mapping[int, float], jitter: Optional[Jitter] = None
+    ) -> tuple[np.ndarray, dict]:
+        """The frame and the intensity each AU shows in it (after the border taper and the closure limit);
+        labels are made from the latter, so they follow what is drawn."""
         import cv2
 
         jitter = jitter or Jitter()
-        moved = self.moved(intensities)
+        m = self.motion(intensities)
+        moved = self._moved(m)
         out_m = jitter.matrix(self.size)
         to_photo = _invert(self.to_frame)
         frame = self.mesh.warp(self.image, moved, (self.size, self.size), out_matrix=out_m, src_matrix=to_photo)
-        frame = _paint_cavity(frame, self.controls, moved, out_m, self.cavity)
-        frame = facs_appearance.paint_creases(frame, self.frame_landmarks, moved, intensities, out_m)
+        frame = _paint_cavity(frame, self.neutral, moved, out_m, self.cavity)
+        frame = facs_appearance.paint_creases(frame, self.frame_landmarks, moved, m.rendered, out_m)
+        frame = self.variant.photometric(frame)
         if jitter.gain != 1.0:
             frame = cv2.convertScaleAbs(frame, alpha=jitter.gain, beta=0.0)
-        return frame
+        return frame, m.rendered
 
 
 def border_taper(points: np.ndarray, size: int, eye_distance: float) -> np.ndarray:

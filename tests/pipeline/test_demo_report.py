@@ -53,7 +53,25 @@ def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
     info.update(push={"pushed": True, "fold": 0, "destination": dest}, served_dir=dest, served_fold=0,
                 tflite={"variants": {}, "faces": 64},
                 predict={"video": "v.mp4", "csv": str(tmp_path / "p.csv"), "plot": str(tmp_path / "p.png"),
-                         "faces": 9, "frames": 10, "fps": 20.0})
+                         "faces": 9, "frames": 10, "fps": 20.0, "calibrated_csv": str(tmp_path / "p_calibrated.csv"),
+                         "curve_motion": {"AU01": {"raw_sd": 0.05, "calibrated_sd": 0.04}}})
     text = open(_finish(str(tmp_path), info)).read()
     assert "blessed and pushed" in text and "(serving_model/keras_au/1)" in text
     assert "## TFLite" in text and "held-out faces of fold 0" in text and "9 faces in 10 frames" in text
+    assert "(p_calibrated.csv)" in text and "| AU01 | 0.050 | 0.040 |" in text
+
+
+def test_refused_model_still_gets_tflite_and_predictions_marked_not_blessed(tmp_path):
+    from keras_au.cli.demo import EXIT_NOT_BLESSED, _finish
+
+    info = _info(tmp_path, quality=0.0)
+    dest = str(tmp_path / "unblessed_model" / "keras_au" / "1")
+    info.update(push={"pushed": False, "reason": "NOT blessed: min_auc: fold 1 AUC 0.51 < 0.60"},
+                not_blessed="NOT blessed: min_auc: fold 1 AUC 0.51 < 0.60", served_dir=dest, served_fold=1,
+                tflite={"variants": {}, "faces": 64},
+                predict={"video": "v.mp4", "csv": str(tmp_path / "p.csv"), "plot": str(tmp_path / "p.png"),
+                         "faces": 9, "frames": 10, "fps": 20.0})
+    text = open(_finish(str(tmp_path), info)).read()
+    assert "**NOT BLESSED, nothing is served**" in text and "(unblessed_model/keras_au/1)" in text
+    assert "## TFLite" in text and "## Predictions on a real video" in text
+    assert EXIT_NOT_BLESSED not in (0, 1, 2)  # served, failed stage / crash, usage error

@@ -42,7 +42,7 @@ def test_creases_are_mirrored_and_scale_with_intensity(still):
     full = fa.crease_polylines(lm, lm, {12: 5.0})
     half = fa.crease_polylines(lm, lm, {12: 2.5})
     assert len(full) == 2 * len(fa.CREASES[12])
-    assert [a for _, a in half] == pytest.approx([a / 2 for _, a in full])
+    assert [a for _, a in half] == pytest.approx([a * fm.motion_scale(2.5) for _, a in full])
     frame = fm.face_frame(lm)
     mid = 0.5 * (lm[36:42].mean(0) + lm[42:48].mean(0))
     (left, _), (right, _) = full[0], full[1]

@@ -1,4 +1,5 @@
-"""A tiny sample from local faces only (astronaut + Grace Hopper): layouts, labels, determinism, skips."""
+"""A tiny sample from local faces only (astronaut + Grace Hopper, two synthetic identities each): layouts, labels,
+folds, determinism, skips."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from keras_au.sample import SampleSettings, builder, ensure_sample, fetch_media,
 from keras_au.sample.catalog import LOCAL_SOURCE, Identity
 from keras_au.sample.fetch import MediaSet
 
-TINY = dict(local_only=True, bp4d_tasks=2, bp4d_frames=12, disfa_frames=16)
+TINY = dict(local_only=True, bp4d_tasks=2, bp4d_frames=12, disfa_frames=16, variants=2)
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +39,31 @@ def _bp4d_labels(root: str) -> dict[str, list[list[str]]]:
     return {n: list(csv.reader(open(os.path.join(folder, n), newline=""))) for n in sorted(os.listdir(folder))}
 
 
+def _subjects(m: dict) -> dict[str, tuple[str, int]]:
+    """Subject name -> (identity, fold part) over both datasets."""
+    return {s[k]: (i["identity"], i["fold_part"]) for i in m["identities"] for s in i["subjects"]
+            for k in ("bp4d_subject", "disfa_subject") if s[k]}
+
+
 def test_subjects_follow_the_standard_folds(sample):
+    from keras_au.datasets.folds import STANDARD_PARTS
+
     m = _manifest(sample)
     ids = {i["identity"]: i for i in m["identities"]}
     assert set(ids) == {"astronaut", "grace_hopper"} and m["skipped"] == []
-    def names(key):
-        return ids[key]["bp4d_subject"], ids[key]["disfa_subject"], ids[key]["fold_part"]
 
-    assert names("astronaut") == ("F001", "SN002", 1) and names("grace_hopper") == ("F003", "SN013", 2)
+    def names(key):
+        return [(s["bp4d_subject"], s["disfa_subject"]) for s in ids[key]["subjects"]], ids[key]["fold_part"]
+
+    assert names("astronaut") == ([("F001", "SN002"), ("F018", "SN010")], 1)
+    assert names("grace_hopper") == ([("F003", "SN013"), ("F005", "SN018")], 2)
+    # Variant 0 is the photo as it is; the others change its resting shape and camera.
+    assert ids["astronaut"]["subjects"][0]["variant"]["brow_height"] == 0
+    assert ids["astronaut"]["subjects"][1]["variant"]["brow_height"] != 0
+    # No face crosses folds: every subject of an identity sits in its identity's standard part.
+    for subject, (_, part) in _subjects(m).items():
+        dataset = "disfa" if subject.startswith("SN") else "bp4d"
+        assert subject in STANDARD_PARTS[dataset][part - 1]
     assert m["seed"] == 5 and m["generation_seconds"] > 0
     assert "SYNTHETIC" in open(sample.readme).read()
     assert {os.path.basename(p) for p in sample.stills} == {"local__astronaut.png", "local__grace_hopper.jpg"}
@@ -56,7 +74,7 @@ def test_bp4d_csvs_match_the_schedules(sample):
     aus = dataset_aus("bp4d")
     labels = _bp4d_labels(sample.bp4d)
     clips = [c for c in m["clips"] if c["dataset"] == "bp4d"]
-    assert len(clips) == 4 and len(labels) == 4
+    assert len(clips) == 8 and len(labels) == 8
     nines = 0
     for c in clips:
         rows = labels[f"{c['subject']}_{c['task']}.csv"]
@@ -67,7 +85,10 @@ def test_bp4d_csvs_match_the_schedules(sample):
         assert files == [f"{f:04d}.jpg" for f in frames]
         got = np.array([[int(v) for v in r[1:]] for r in rows[1:]])
         events = [schedule.AUEvent(**e) for e in c["events"]]
-        want = schedule.bp4d_occurrence(schedule.label_intensity(schedule.intensity_track(events, c["frames"], aus)))
+        scheduled = schedule.label_intensity(schedule.intensity_track(events, c["frames"], aus))
+        levels = np.array(c["levels"])  # what each frame shows after the border taper and closure limit
+        assert np.all(levels <= scheduled) and (levels < scheduled).sum() == c["label_below_schedule"]
+        want = schedule.bp4d_occurrence(levels)
         for mark in c["unknown"]:
             for t in mark["frames"]:
                 want[t, mark["au_columns"]] = 9
@@ -89,8 +110,10 @@ def test_disfa_files_match_the_schedules(sample):
     m = _manifest(sample)
     aus = dataset_aus("disfa")
     for c in (c for c in m["clips"] if c["dataset"] == "disfa"):
-        events = [schedule.AUEvent(**e) for e in c["events"]]
-        want = schedule.label_intensity(schedule.intensity_track(events, c["frames"], aus))
+        want = np.array(c["levels"])
+        # The still's own AUs (Grace Hopper smiles slightly: B) are labeled in every frame, never a plain 0.
+        for au, level in c["base_au_levels"].items():
+            assert want[:, aus.index(int(au))].min() >= level
         for j, au in enumerate(aus):
             path = os.path.join(sample.disfa, "ActionUnit_Labels", c["subject"], f"{c['subject']}_au{au}.txt")
             rows = [line.split(",") for line in open(path).read().splitlines()]
@@ -136,7 +159,7 @@ def test_same_seed_same_sample_and_reuse(tmp_path, sample, media):
     again = ensure_sample(str(tmp_path / "b"), settings=SampleSettings(seed=5, **TINY), media=media, progress=False)
     assert _bp4d_labels(sample.bp4d) == _bp4d_labels(again.bp4d)
     cmp = filecmp.dircmp(sample.bp4d, again.bp4d)
-    for sub in ("F001", "F003"):
+    for sub in ("F001", "F003", "F018", "F005"):
         for task in os.listdir(os.path.join(sample.bp4d, sub)):
             a, b = os.path.join(sample.bp4d, sub, task), os.path.join(again.bp4d, sub, task)
             match, mismatch, errors = filecmp.cmpfiles(a, b, os.listdir(a), shallow=False)
@@ -186,7 +209,8 @@ def test_bad_identity_images_are_skipped_with_reasons(tmp_path, media, astronaut
     reasons = {s.get("file"): s["reason"] for s in m["skipped"]}
     assert reasons == {"tiny.png": "tiny_face", "blank.png": "no_face", "broken.jpg": "undecodable",
                        "missing.jpg": "not_fetched", None: "no_usable_still"}  # fmt: skip
-    assert [i["identity"] for i in m["identities"]] == ["astronaut"] and m["identities"][0]["bp4d_subject"] == "F001"
+    assert [i["identity"] for i in m["identities"]] == ["astronaut"]
+    assert m["identities"][0]["subjects"][0]["bp4d_subject"] == "F001"
 
 
 def test_cli_local_only(tmp_path, capsys):
@@ -194,19 +218,24 @@ def test_cli_local_only(tmp_path, capsys):
 
     out = tmp_path / "cli-sample"
     cache = str(tmp_path / "cache")
-    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(out), "--seed", "1", "--json"]) == 0
+    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(out), "--seed", "1", "--json",
+                 "--bp4d-tasks", "1", "--bp4d-frames", "8", "--disfa-frames", "8"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["counts"]["subjects"] == 2 and info["bp4d"] == str(out / "BP4D")
+    # By default the variants fill the two identities' partitions: 14 BP4D and 9 DISFA names each.
+    assert info["counts"]["subjects"] == 28 and info["counts"]["bp4d_subjects"] == 28
+    assert info["counts"]["disfa_subjects"] == 18 and info["bp4d"] == str(out / "BP4D")
     assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(tmp_path)]) == 2
     assert "not a keras-au sample" in capsys.readouterr().err
     # bigger clips for held-out-identity studies: 3 sequences of 8 frames per subject
     more = tmp_path / "more"
     assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(more), "--bp4d-tasks", "3",
-                 "--bp4d-frames", "8", "--disfa-frames", "8", "--json"]) == 0
+                 "--bp4d-frames", "8", "--disfa-frames", "8", "--variants", "1", "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)["counts"]
     assert counts["bp4d_sequences"] == 6 and counts["bp4d_frames"] == 48 and counts["disfa_frames"] == 16
     assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(more), "--bp4d-tasks", "0"]) == 2
     assert "--bp4d-tasks must be >= 1" in capsys.readouterr().err
+    assert main(["sample-data", "--local-only", "--cache", cache, "--out", str(more), "--variants", "0"]) == 2
+    assert "--variants must be >= 1" in capsys.readouterr().err
 
 
 def test_still_whose_frame_is_not_redetected_is_skipped(detector, astronaut):
@@ -236,8 +265,7 @@ def test_label_files_parse_back_through_the_dataset_readers(sample):
     from keras_au.datasets.folds import fold_of
 
     m = _manifest(sample)
-    parts = {i["bp4d_subject"]: i["fold_part"] for i in m["identities"]}
-    parts.update({i["disfa_subject"]: i["fold_part"] for i in m["identities"]})
+    parts = {name: part for name, (_, part) in _subjects(m).items()}
     for dataset in ("bp4d", "disfa"):
         aus = dataset_aus(dataset)
         listing = list_dataset(dataset, sample.bp4d if dataset == "bp4d" else sample.disfa)
@@ -246,9 +274,7 @@ def test_label_files_parse_back_through_the_dataset_readers(sample):
         for item in listing.items:
             c = clips[(item.subject, item.sequence.split("/")[-1] if dataset == "bp4d" else "")]
             assert item.au_ids == aus and item.fold == parts[item.subject] - 1 == fold_of(dataset, item.subject)
-            track = schedule.label_intensity(
-                schedule.intensity_track([schedule.AUEvent(**e) for e in c["events"]], c["frames"], aus)
-            )
+            track = np.array(c["levels"])
             if dataset == "bp4d":
                 want = schedule.bp4d_occurrence(track)
                 for mark in c["unknown"]:
@@ -260,3 +286,36 @@ def test_label_files_parse_back_through_the_dataset_readers(sample):
                 want = (track >= 2).astype(int)
                 got = np.array([item.labels_for(t) for t in range(c["frames"])])
             np.testing.assert_array_equal(got, want)
+
+
+def test_labels_follow_the_rendered_motion_at_the_image_border(detector, astronaut):
+    """A tight photo puts the chin at the frame border, where motion fades out: the label says what is drawn."""
+    from keras_au.sample.synth import prepare_still
+
+    roomy = prepare_still(astronaut, detector)
+    det = detector.detect(astronaut).largest.landmarks
+    y1 = int(det[8, 1]) + 4  # cut just below the chin
+    x0, x1 = int(det[:, 0].min()) - 30, int(det[:, 0].max()) + 30
+    tight = prepare_still(np.ascontiguousarray(astronaut[max(0, y1 - 260):y1, x0:x1]), detector)
+    _, free = roomy.render_labeled({17: 5.0, 1: 5.0})
+    _, cut = tight.render_labeled({17: 5.0, 1: 5.0})
+    assert free[17] == pytest.approx(5.0, abs=0.05) and cut[17] < 4.4  # the chin raise is tapered off
+    assert cut[1] == pytest.approx(5.0, abs=0.05)  # the brows, far from the border, are not
+    assert schedule.label_intensity(np.array([cut[17]]))[0] < 5
+
+
+def test_too_many_variants_fail_before_anything_is_written(tmp_path, media):
+    out = tmp_path / "s"
+    with pytest.raises(ValueError, match=r"--variants 15: .*BP4D subjects in fold part 1.* holds 14 names"):
+        ensure_sample(str(out), settings=SampleSettings(**{**TINY, "variants": 15}), media=media, progress=False)
+    assert not out.exists() and not list(tmp_path.glob("s.tmp-*"))
+
+
+def test_unknown_au_in_a_schedule_fails_before_anything_is_written(tmp_path, media, monkeypatch):
+    real = schedule.make_bp4d_events
+    monkeypatch.setattr(schedule, "make_bp4d_events",
+                        lambda rng, aus, n: real(rng, aus, n) + [schedule.AUEvent(99, 1, 2, 3, 4, 3)])
+    out = tmp_path / "s"
+    with pytest.raises(ValueError, match=r"AU\(s\) \[99\] with no motion model"):
+        ensure_sample(str(out), settings=SampleSettings(**TINY), media=media, progress=False)
+    assert not out.exists()
