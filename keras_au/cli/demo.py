@@ -18,6 +18,7 @@ import time
 from typing import Iterator
 
 from keras_au.cli import CommandError
+from keras_au.cli._options import parse_overrides
 from keras_au.cli.pipeline import add_gate_flags
 from keras_au.models import registry
 
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             steps_per_epoch=args.steps_per_epoch, seed=args.seed, flow=args.flow, min_mean_f1=args.min_f1,
             min_f1_gain=args.min_f1_gain, min_auc=args.min_auc, max_f1_drop=args.max_f1_drop,
             preprocess_options={"workers": args.workers}, unlabeled_options=UNLABELED_OPTIONS,
+            overrides=parse_overrides(args.set),
             beam_pipeline_args=list(args.extra or []),
         )
         try:
@@ -339,7 +341,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model size (default demo: CPU-sized; paper is far too slow for a CPU demo)")
     p.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help=f"per fold (default {DEMO_EPOCHS})")
     p.add_argument("--steps-per-epoch", type=int, default=DEMO_STEPS, help=f"default {DEMO_STEPS}")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of training (default 0)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field (repeatable)")
     p.add_argument("--min-f1", type=float, default=0.0, help="absolute blessing bar (default 0: on synthetic "
                    "AUs no absolute F1 means much; the relative bars below are the real runs' defaults)")
     add_gate_flags(p)
