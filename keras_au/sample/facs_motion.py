@@ -389,10 +389,7 @@ def motion(landmarks: np.ndarray, intensities: Mapping[int, float], taper: np.nd
         if scale > 0:
             _apply(parts[inter.au], inter.moves, scale)
     out_up = sum(parts.values()) if parts else np.zeros((NUM_CONTROL, 2), dtype=np.float64)
-    for b, v in FOREHEAD.items():
-        out_up[v] += FOREHEAD_FOLLOW * out_up[b]
-    for j, v in BELOW_JAW.items():
-        out_up[v] += BELOW_JAW_FOLLOW * out_up[j]
+    _skin_follows(out_up)
     for u, v in TEETH.items():
         # Teeth belong to the skull: they stay put unless a rising lower lip pushes them up or a
         # lowering upper lip pushes them down (the mesh cannot let a lip slide over them).
@@ -419,10 +416,7 @@ def shape_displacement(landmarks: np.ndarray, moves: Sequence[Move]) -> np.ndarr
     f = face_frame(landmarks)
     out_up = np.zeros((NUM_CONTROL, 2), dtype=np.float64)
     _apply(out_up, moves, 1.0)
-    for b, v in FOREHEAD.items():
-        out_up[v] += FOREHEAD_FOLLOW * out_up[b]
-    for j, v in BELOW_JAW.items():
-        out_up[v] += BELOW_JAW_FOLLOW * out_up[j]
+    _skin_follows(out_up)
     out_up[:, 0] *= SIDE
     return f.to_image(out_up)
 
@@ -435,6 +429,14 @@ def displacement(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.
 def moved_points(landmarks: np.ndarray, intensities: Mapping[int, float]) -> np.ndarray:
     """Control points after the AU motion."""
     return control_points(landmarks) + displacement(landmarks, intensities)
+
+
+def _skin_follows(out_up: np.ndarray) -> None:
+    """The forehead and the skin below the jaw take a share of the brows' and the jaw's motion."""
+    for b, v in FOREHEAD.items():
+        out_up[v] += FOREHEAD_FOLLOW * out_up[b]
+    for j, v in BELOW_JAW.items():
+        out_up[v] += BELOW_JAW_FOLLOW * out_up[j]
 
 
 def _limit_closure(f: FaceFrame, landmarks: np.ndarray, out_up: np.ndarray) -> np.ndarray:
