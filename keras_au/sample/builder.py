@@ -7,7 +7,7 @@ shape, camera and light), each a BP4D and/or DISFA subject of that part, so all 
 one photo stay in one fold part. By default the variants fill the partitions (BP4D's 41 names,
 DISFA's 27). Each BP4D subject gets ``bp4d_tasks`` sequences (a different still per task where
 the identity has several) with AU schedules at BP4D's published occurrence rates and episodes
-(``schedule.make_bp4d_events``) plus unlabeled talking and blinking; each DISFA subject gets one
+(``bp4d_schedule.make_bp4d_events``) plus unlabeled talking and blinking; each DISFA subject gets one
 video. Labels follow what is rendered (``PreparedStill.render_labeled``). Everything is drawn
 from ``numpy.random.default_rng([seed, identity number, variant])``, so a given seed gives the
 same labels and frames. All schedules are planned and checked before the first frame is written.
@@ -31,7 +31,7 @@ import numpy as np
 from keras_au.au import dataset_aus
 from keras_au.datasets.folds import STANDARD_PARTS
 from keras_au.geometry import FaceDetector, ImageError, load_image
-from keras_au.sample import layouts, schedule
+from keras_au.sample import bp4d_schedule, layouts, schedule
 from keras_au.sample.catalog import ARCHIVES, BASE_AUS, IDENTITIES, LOCAL_SOURCE, Identity, base_au_level
 from keras_au.sample.facs_motion import MOTION_AUS
 from keras_au.sample.fetch import MediaSet, cache_dir, fetch_media
@@ -263,8 +263,8 @@ def _plan(subjects: list[_Subject], settings: SampleSettings) -> list[_Clip]:
                                       replace=False).tolist())
             for j, task in enumerate(tasks):
                 first = int(rng.integers(1000, 3000))
-                events = schedule.make_bp4d_events(rng, aus, n)
-                extra = schedule.make_talk_blink_events(rng, n, events)
+                events = bp4d_schedule.make_bp4d_events(rng, aus, n)
+                extra = bp4d_schedule.make_talk_blink_events(rng, n, events)
                 clips.append(_Clip("bp4d", sub, j % len(sub.base.stills), events, extra, n, task, first, rng, j == 0))
         if sub.disfa:
             aus, n = dataset_aus("disfa"), settings.disfa_frames

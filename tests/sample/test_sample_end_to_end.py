@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from keras_au.au import dataset_aus
-from keras_au.sample import SampleSettings, builder, ensure_sample, fetch_media, schedule
+from keras_au.sample import SampleSettings, bp4d_schedule, builder, ensure_sample, fetch_media, schedule
 from keras_au.sample.catalog import LOCAL_SOURCE, Identity
 from keras_au.sample.fetch import MediaSet
 
@@ -312,8 +312,8 @@ def test_too_many_variants_fail_before_anything_is_written(tmp_path, media):
 
 
 def test_unknown_au_in_a_schedule_fails_before_anything_is_written(tmp_path, media, monkeypatch):
-    real = schedule.make_bp4d_events
-    monkeypatch.setattr(schedule, "make_bp4d_events",
+    real = bp4d_schedule.make_bp4d_events
+    monkeypatch.setattr(bp4d_schedule, "make_bp4d_events",
                         lambda rng, aus, n: real(rng, aus, n) + [schedule.AUEvent(99, 1, 2, 3, 4, 3)])
     out = tmp_path / "s"
     with pytest.raises(ValueError, match=r"AU\(s\) \[99\] with no motion model"):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_au.au import dataset_aus
+from keras_au.sample import bp4d_schedule as bs
 from keras_au.sample import schedule as sc
 
 AUS = dataset_aus("bp4d")
@@ -21,9 +22,9 @@ def sim():
     rng = np.random.default_rng(0)
     labeled, extra, occ = [], [], []
     for _ in range(CLIPS):
-        events = sc.make_bp4d_events(rng, AUS, N)
+        events = bs.make_bp4d_events(rng, AUS, N)
         labeled.append(events)
-        extra.append(sc.make_talk_blink_events(rng, N, events))
+        extra.append(bs.make_talk_blink_events(rng, N, events))
         occ.append(sc.bp4d_occurrence(sc.label_intensity(sc.intensity_track(events, N, AUS))))
     return labeled, extra, np.stack(occ)
 
@@ -37,34 +38,34 @@ def _phi(occ: np.ndarray, a: int, b: int) -> float:
 
 
 def test_rates_are_bp4d():
-    assert set(sc.BP4D_RATES) == set(AUS) and sc.BP4D_RATES[12] == 0.56 and sc.BP4D_RATES[24] == 0.15
+    assert set(bs.BP4D_RATES) == set(AUS) and bs.BP4D_RATES[12] == 0.56 and bs.BP4D_RATES[24] == 0.15
 
 
 def test_mean_rates_match(sim):
     rates = sim[2].mean(axis=(0, 1))
     for au, rate in zip(AUS, rates):
-        assert abs(rate - sc.BP4D_RATES[au]) <= 0.04, (au, rate, sc.BP4D_RATES[au])
+        assert abs(rate - bs.BP4D_RATES[au]) <= 0.04, (au, rate, bs.BP4D_RATES[au])
 
 
 @pytest.mark.parametrize("frames,clips", [(16, 400), (64, 250)])
 def test_rates_hold_for_other_clip_lengths(frames, clips):
-    rates = sc.simulated_rates(np.random.default_rng(1), AUS, frames, clips)
-    off = {au: round(r - sc.BP4D_RATES[au], 3) for au, r in rates.items()}
+    rates = bs.simulated_rates(np.random.default_rng(1), AUS, frames, clips)
+    off = {au: round(r - bs.BP4D_RATES[au], 3) for au, r in rates.items()}
     assert max(abs(d) for d in off.values()) <= 0.04, off
 
 
 def test_simulated_rates_labels_as_intensity_track():
     rng = np.random.default_rng(5)
-    occ = [sc.bp4d_occurrence(sc.label_intensity(sc.intensity_track(sc.make_bp4d_events(rng, AUS, N), N, AUS)))
+    occ = [sc.bp4d_occurrence(sc.label_intensity(sc.intensity_track(bs.make_bp4d_events(rng, AUS, N), N, AUS)))
            for _ in range(40)]
     expected = np.stack(occ).mean(axis=(0, 1))
-    got = sc.simulated_rates(np.random.default_rng(5), AUS, N, 40)
+    got = bs.simulated_rates(np.random.default_rng(5), AUS, N, 40)
     assert [got[a] for a in AUS] == pytest.approx(expected.tolist(), abs=1e-12)
 
 
 def test_custom_rates_and_subsets():
     rates = {1: 0.3, 2: 0.25, 6: 0.3, 12: 0.4, 15: 0.25, 17: 0.1}
-    got = sc.simulated_rates(np.random.default_rng(2), list(rates), 32, 400, rates)
+    got = bs.simulated_rates(np.random.default_rng(2), list(rates), 32, 400, rates)
     assert all(abs(got[a] - r) <= 0.04 for a, r in rates.items()), got
 
 
@@ -113,8 +114,8 @@ def test_events_are_valid_and_never_conflict(sim):
 def test_same_seed_same_schedule():
     def draw(seed: int) -> list:
         rng = np.random.default_rng(seed)
-        events = sc.make_bp4d_events(rng, AUS, N)
-        return events + sc.make_talk_blink_events(rng, N, events)
+        events = bs.make_bp4d_events(rng, AUS, N)
+        return events + bs.make_talk_blink_events(rng, N, events)
 
     assert draw(3) == draw(3) and draw(3) != draw(4)
 
@@ -122,12 +123,12 @@ def test_same_seed_same_schedule():
 def test_bad_rates_are_refused():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="9"):
-        sc.make_bp4d_events(rng, (*AUS, 9), N)  # AU9 has no rate
+        bs.make_bp4d_events(rng, (*AUS, 9), N)  # AU9 has no rate
     with pytest.raises(ValueError, match="24"):
-        sc.make_bp4d_events(rng, AUS[:-1], N)  # a rate for AU24, which is not asked for
+        bs.make_bp4d_events(rng, AUS[:-1], N)  # a rate for AU24, which is not asked for
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="17"):
-            sc.make_bp4d_events(rng, AUS, N, {**sc.BP4D_RATES, 17: bad})
+            bs.make_bp4d_events(rng, AUS, N, {**bs.BP4D_RATES, 17: bad})
 
 
 def test_talk_and_blinks(sim):
