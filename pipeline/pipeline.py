@@ -2,7 +2,7 @@
 
     Preprocess (Beam) -> Examples, splits fold-0 / fold-1 / fold-2 [/ unlabeled]
       -> StatisticsGen (scalar features) -> SchemaGen -> ExampleValidator
-      -> Trainer_fold<k> (GenericExecutor, run_fn; trains on the other folds)   for each fold k
+      -> Trainer_fold<k> (GenericExecutor, run_fn; trains on the other folds)   for each held-out fold k
       -> AUEvaluator_fold<k> (per-AU F1 on fold k)                                for each fold k
       ServedModelEvaluator (the newest loadable version in serving_dir, on every fold)
       -> FoldReport (fold-mean table, served model beside it, blessing by pipeline.gate)
@@ -137,7 +137,7 @@ def create_pipeline(
     # Several replicas: the Vertex Trainer launches a custom job with worker pools (they get TF_CONFIG).
     vertex = cfg.trainer_replicas > 1
     trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer if vertex else tfx.components.Trainer
-    for k in cfg.folds:
+    for k in cfg.held_out_folds:
         trainer = trainer_class(
             examples=examples,
             train_args=tfx.proto.TrainArgs(splits=[split_name(j) for j in cfg.folds if j != k]),
@@ -152,7 +152,7 @@ def create_pipeline(
         models[k], evaluations[k] = trainer.outputs["model"], evaluator.outputs["evaluation"]
         components += [trainer, evaluator]
     served = ServedModelEvaluator(
-        examples=examples, serving_dir=cfg.serving_root, folds=cfg.folds, batch_size=cfg.eval_batch_size,
+        examples=examples, serving_dir=cfg.serving_root, folds=cfg.held_out_folds, batch_size=cfg.eval_batch_size,
         # The serving dir is no input artifact: its fingerprint keeps the cache from reusing a stale baseline.
         serving_fingerprint=input_fingerprint(os.path.join(cfg.serving_root, MODEL_NAME)),
     )

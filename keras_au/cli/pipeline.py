@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import Optional
 
 from keras_au.cli import CommandError
 from keras_au.cli._options import parse_overrides
@@ -34,6 +35,7 @@ def config_from_args(args: argparse.Namespace):
             steps_per_epoch=args.steps_per_epoch,
             batch_size=args.batch_size,
             seed=args.seed,
+            held_out=args.held_out,
             overrides=parse_overrides(args.set),
             flow=args.flow,
             preprocess_options=_preprocess_options(args),
@@ -152,6 +154,7 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int, default=0)
+    add_held_out_flag(p, None)
     p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True,
                    help="TV-L1 flow targets for the OFE task (default on)")
     p.add_argument("--workers", type=int,
@@ -166,6 +169,23 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
     p.add_argument("--serving-dir", help="Pusher destination (default <root>/serving_model); gets keras_au/<version>/")
     p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse finished components from earlier runs (default on)")
+
+
+def fold_list(text: str) -> Optional[tuple[int, ...]]:
+    """``--held-out`` value: ``all`` or comma-separated fold numbers."""
+    if text == "all":
+        return None
+    try:
+        return tuple(int(k) for k in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or fold numbers like 0,2, got {text!r}") from None
+
+
+def add_held_out_flag(p: argparse.ArgumentParser, default: Optional[tuple[int, ...]]) -> None:
+    shown = "all" if default is None else ",".join(map(str, default))
+    p.add_argument("--held-out", type=fold_list, default=default, metavar="all|K[,K]",
+                   help=f"folds that get a Trainer, each trained on the others (default {shown}; all = the "
+                   "papers' 3-fold protocol)")
 
 
 def add_gate_flags(p: argparse.ArgumentParser) -> None:

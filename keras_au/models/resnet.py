@@ -25,6 +25,12 @@ from keras import layers
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # torch momentum 0.1
+
+
+def batch_norm(name: str) -> layers.BatchNormalization:
+    """BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1), as in the papers' code: Keras' own 0.99
+    leaves the moving statistics far behind the weights in short runs (docs/rtatl.md)."""
+    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
 STAGE_BLOCKS = (2, 2, 2, 2)
 
 
@@ -35,7 +41,7 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, bn_name: str,
     else:
         padding = "same"
     x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name)(x)
+    x = batch_norm(bn_name)(x)
     return layers.ReLU(name=f"{bn_name}_relu")(x) if relu else x
 
 

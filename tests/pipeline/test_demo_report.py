@@ -24,7 +24,8 @@ def _info(tmp_path, quality: float) -> dict:
     report = fold_mean_report(scores, GateConfig(min_f1=0.0), {"version": None, "skipped": [], "reason": "none"})
     summary = {"run_id": "r1", "executions": {"FoldReport": "COMPLETE"}, "seconds": 3.0, "log": None}
     return {"sample": str(tmp_path), "pipeline": summary, "fold_report": report, "gate": gate_inputs(report),
-            "stage_seconds": {"sample data": 1.0, "TFX pipeline": 3.0}, "preset": "demo", "model": "rtatl"}
+            "stage_seconds": {"sample data": 1.0, "TFX pipeline": 3.0}, "preset": "demo", "model": "rtatl",
+            "held_out": [0, 1, 2]}
 
 
 def test_refused_model_report_names_the_failed_bars_and_demo_json_keeps_the_gate_inputs(tmp_path):
@@ -58,6 +59,7 @@ def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
     text = open(_finish(str(tmp_path), info)).read()
     assert "blessed and pushed" in text and "(serving_model/keras_au/1)" in text
     assert "## TFLite" in text and "held-out faces of fold 0" in text and "9 faces in 10 frames" in text
+    assert "(held-out folds: 0, 1, 2)" in text
     assert "(p_calibrated.csv)" in text and "| AU01 | 0.050 | 0.040 |" in text
 
 

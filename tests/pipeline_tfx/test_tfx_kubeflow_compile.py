@@ -89,3 +89,26 @@ def test_library_code_changes_reach_the_cache_key(monkeypatch):
     monkeypatch.undo()
     real = pp.code_fingerprint()
     assert len(real) == 16 and real == pp.code_fingerprint()  # deterministic for the same tree
+
+
+def test_held_out_trains_only_the_named_folds_each_on_all_the_others(tmp_path):
+    out = tmp_path / "one.yaml"
+    assert main(["pipeline", "compile", "--kubeflow", str(out), *BASE, "--held-out", "2"]) == 0
+    tasks = yaml.safe_load(out.read_text())["root"]["dag"]["tasks"]
+    assert {t for t in tasks if t.startswith(("Trainer_", "AUEvaluator_"))} == {"Trainer_fold2", "AUEvaluator_fold2"}
+    params = tasks["Trainer_fold2"]["inputs"]["parameters"]
+    assert json.loads(_constant(params["train_args"]))["splits"] == ["fold-0", "fold-1"]
+    served = tasks["ServedModelEvaluator"]["inputs"]["parameters"]
+    assert json.loads(_constant(served["folds"])) == [2]
+
+
+@pytest.mark.parametrize("held_out", [(), (3,), (0, 0)])
+def test_held_out_folds_outside_the_partition_are_refused(held_out):
+    with pytest.raises(ValueError, match="held-out folds must be distinct folds of"):
+        PipelineConfig(data_dir="d", held_out=held_out)
+
+
+def test_held_out_flag_rejects_words_other_than_all(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["pipeline", "compile", "--kubeflow", str(tmp_path / "x.yaml"), *BASE, "--held-out", "first"])
+    assert e.value.code == 2 and "expected 'all' or fold numbers" in capsys.readouterr().err

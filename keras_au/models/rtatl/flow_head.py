@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_au.models.resnet import batch_norm
+
 
 @keras.saving.register_keras_serializable(package="keras_au")
 class FlowHead(keras.layers.Layer):
@@ -17,7 +19,7 @@ class FlowHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.channels = int(channels)
         self.up1 = layers.Conv2DTranspose(self.channels, 4, strides=4, padding="same", use_bias=False, name="up1")
-        self.bn = layers.BatchNormalization(name="bn1")
+        self.bn = batch_norm("bn1")
         self.up2 = layers.Conv2DTranspose(2, 4, strides=2, padding="same", dtype="float32", name="up2")
 
     def call(self, global_maps, training=None):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from keras_au.models.resnet import batch_norm
+
 
 @keras.saving.register_keras_serializable(package="keras_au")
 class FPNFusion(keras.layers.Layer):
@@ -21,7 +23,7 @@ class FPNFusion(keras.layers.Layer):
         self.laterals = [layers.Conv2D(self.channels, 1, name=f"lateral_{i}") for i in range(self.levels)]
         self.upsample = layers.UpSampling2D(2, interpolation="nearest")
         self.smooth = layers.Conv2D(self.channels, 3, padding="same", use_bias=False, name="smooth")
-        self.norm = layers.BatchNormalization(name="smooth_bn")
+        self.norm = batch_norm("smooth_bn")
 
     def call(self, features, training=None):
         x = self.laterals[-1](features[-1])

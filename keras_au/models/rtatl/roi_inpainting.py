@@ -12,6 +12,8 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
+from keras_au.models.resnet import batch_norm
+
 
 @keras.saving.register_keras_serializable(package="keras_au")
 class PatchGenerator(keras.layers.Layer):
@@ -22,10 +24,10 @@ class PatchGenerator(keras.layers.Layer):
         self.patch_size, self.widths = int(patch_size), tuple(int(w) for w in widths)
         start = self.patch_size // 16
         self.blocks = [layers.Conv2DTranspose(self.widths[0], start, padding="valid", use_bias=False, name="up0")]
-        self.norms = [layers.BatchNormalization(name="bn0")]
+        self.norms = [batch_norm("bn0")]
         for i, w in enumerate(self.widths[1:], 1):
             self.blocks.append(layers.Conv2DTranspose(w, 4, strides=2, padding="same", use_bias=False, name=f"up{i}"))
-            self.norms.append(layers.BatchNormalization(name=f"bn{i}"))
+            self.norms.append(batch_norm(f"bn{i}"))
         self.out = layers.Conv2DTranspose(3, 4, strides=2, padding="same", name=f"up{len(self.widths)}")
 
     def call(self, x, training=None):

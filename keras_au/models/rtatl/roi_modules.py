@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from keras_au.models.resnet import batch_norm
+
 IMPLS = ("auto", "grouped", "split")
 
 
@@ -27,9 +29,9 @@ class RoIModules(keras.layers.Layer):
         self.num_aus, self.hidden, self.dim, self.impl = int(num_aus), int(hidden), int(dim), impl
         a = self.num_aus
         self.conv1 = layers.Conv2D(a * self.hidden, 3, padding="same", groups=a, use_bias=False, name="conv1")
-        self.bn1 = layers.BatchNormalization(name="bn1")
+        self.bn1 = batch_norm("bn1")
         self.conv2 = layers.Conv2D(a * self.dim, 3, padding="same", groups=a, use_bias=False, name="conv2")
-        self.bn2 = layers.BatchNormalization(name="bn2")
+        self.bn2 = batch_norm("bn2")
 
     def build(self, crops_shape):
         k, c, a = crops_shape[2], crops_shape[-1], self.num_aus
