@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_au.metrics import au_auc, detection_report
-from keras_au.person_calibration import logit, person_calibrate
+from keras_au.person_calibration import logit, person_calibrate, reference_logits
 
 
 def _offset_people(seed: int = 0, people: int = 6, frames: int = 200):
@@ -34,6 +34,21 @@ def test_person_offsets_are_removed_and_within_person_order_kept():
         assert np.array_equal(np.argsort(probs[k, 0], kind="stable"), np.argsort(cal[k, 0], kind="stable"))
     medians = np.stack([np.median(logit(cal[groups == g]), axis=0) for g in np.unique(groups)])
     assert np.allclose(medians, medians[0], atol=1e-4)  # every person's neutral level is the same
+
+
+def test_one_persons_video_is_calibrated_against_a_population_reference():
+    labels, probs, groups = _offset_people(seed=2)
+    reference = reference_logits(probs)  # the population: every person's frames
+    one = groups == groups[0]
+    alone = person_calibrate(probs[one], groups[one])
+    assert np.allclose(alone, probs[one], atol=1e-6)  # alone, a person is their own population: unchanged
+    cal = person_calibrate(probs[one], groups[one], reference=reference)
+    assert np.allclose(np.median(logit(cal), axis=0), reference, atol=1e-4)  # neutral level = the population's
+    assert np.array_equal(np.argsort(probs[one, 0], kind="stable"), np.argsort(cal[:, 0], kind="stable"))
+    with pytest.raises(ValueError, match="reference has 3 values for 2 AUs"):
+        person_calibrate(probs[one], groups[one], reference=np.zeros(3))
+    with pytest.raises(ValueError, match="reference needs"):
+        reference_logits(np.zeros((0, 2)))
 
 
 def test_single_frame_groups_keep_their_scores_and_lengths_must_match():
