@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from serving.columns import calibrated_path
 from serving.media import DEFAULT_FPS, Frame
 from serving.predict import PredictSummary, Predictor, Source, au_cells, columns, path_sources
 
@@ -39,12 +40,6 @@ def _array_source(name: str, array: np.ndarray, fps: float) -> Source:
                 yield Frame(name, i, i / fps if video else 0.0, None, e.reason, str(e))
 
     return Source(name, video, len(stack), frames)
-
-
-def calibrated_path(out_csv: str) -> str:
-    """Where ``predict --calibrate`` writes the person-calibrated rows: ``<stem>_calibrated.csv`` beside the CSV."""
-    stem, ext = os.path.splitext(out_csv)
-    return f"{stem}_calibrated{ext or '.csv'}"
 
 
 class _Landmarks:

@@ -162,7 +162,7 @@ def render_overlay(frames: Iterable[Frame], rows: Iterable[Mapping],
         raise ValueError(f"{name or 'video'}: no decodable frame to draw")
     h, w = first.image.shape[:2]
     size = canvas_size(w, h, len(au_names), max((len(v) for v in by_frame.values()), default=1))
-    title = ("person-calibrated" if calibrated else "AU probability") + f" | {threshold:.2f}"
+    title = ("person-calibrated" if calibrated else "AU probability") + f"  thr {threshold:.2f}"
     seen = 0
     with OverlayWriter(out_path, size, fps) as writer:
         for frame in _chain(first, it):

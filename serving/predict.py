@@ -15,7 +15,6 @@ box/AU cells; nothing is dropped and nothing crashes the run.
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,16 +24,11 @@ import numpy as np
 
 from keras_au.geometry import FaceDetector, align_face
 from serving.atomic import atomic_path
+from serving.columns import BASE_COLUMNS, EXTRA_COLUMNS, columns  # noqa: F401  (re-exported)
 from serving.media import Frame, expand_inputs, frame_count, frames, is_video
 from serving.signatures import THRESHOLD
 from serving.tracking import FaceTracker, TrackedFace
 
-BASE_COLUMNS = ("frame", "timestamp", "face_id", "success", "confidence", "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
-EXTRA_COLUMNS = ("source", "reason")
-
-
-def columns(au_names: Sequence[str]) -> list[str]:
-    return [*BASE_COLUMNS, *(f"{a}_p" for a in au_names), *(f"{a}_c" for a in au_names), *EXTRA_COLUMNS]
 
 
 @dataclass
