@@ -41,6 +41,8 @@ def atomic_path(path: str) -> Iterator[str]:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=os.path.splitext(name)[1] or ".tmp", dir=folder)
         os.close(fd)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise OutputError(f"cannot write {path}: a file is in the way of its folder {folder}") from e
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
     try:
