@@ -13,6 +13,7 @@ setup:
 	@bash scripts/setup_venv.sh
 
 test: setup
+	@bash scripts/install_browser.sh
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
