@@ -102,6 +102,11 @@ def _playable(video: str, out_html: str) -> str:
     return quote(os.path.relpath(target, here).replace(os.sep, "/"))
 
 
+def _plain(values: np.ndarray) -> list:
+    """Plain JSON numbers (4 decimals, null for gaps): shorter than Plotly's base64 arrays, readable by scripts."""
+    return [None if not np.isfinite(v) else round(float(v), 4) for v in values]
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) index of each run of True."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
@@ -122,6 +127,7 @@ def _video_page(results: Results, cal: Optional[Results], source: str, src: str)
     variants = [("raw", results)] + ([("calibrated", cal)] if cal is not None else [])
     fig = go.Figure()
     tables = []
+    tx = _plain(t)
     for name, res in variants:
         vrows = frame_rows(res.source_rows(source))
         for f in faces:
@@ -129,7 +135,7 @@ def _video_page(results: Results, cal: Optional[Results], source: str, src: str)
             for a in res.au_names:
                 y = np.full(n, np.nan)
                 y[frows["frame"].to_numpy()] = frows[f"{a}_p"].to_numpy()
-                fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=a, legendgroup=a, connectgaps=False,
+                fig.add_trace(go.Scatter(x=tx, y=_plain(y), mode="lines", name=a, legendgroup=a, connectgaps=False,
                                          visible=(f == face and name == "raw"), meta={"face": f, "values": name},
                                          hovertemplate=f"{a} %{{y:.2f}}<extra>face {f}</extra>"))
             tables.append(_table_html(au_table(frows, res.au_names, fps), f, name, f == face and name == "raw"))
