@@ -190,3 +190,14 @@ def test_view_reencodes_a_video_chromium_cannot_play(two_face_run, tmp_path):
     assert info["video_src"] == "src.mp4" and info["frames"] == 38
     meta, frames = _decode(str(tmp_path / "src.mp4"))
     assert meta["codec"] == "h264" and len(frames) == 38
+
+
+def test_view_finds_the_calibrated_csv_beside_the_results(two_face_run, tmp_path, capsys):
+    import json
+
+    page = str(tmp_path / "again.html")
+    assert main(["view", two_face_run["csv"], "--overlay", two_face_run["overlay"], "--out", page, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["calibrated_csv"] == two_face_run["calibrated"] and info["calibrated"] and info["faces"] == [0, 1]
+    assert info["video_src"] == os.path.relpath(two_face_run["overlay"], tmp_path)  # referenced, not copied
+    assert sorted(os.listdir(tmp_path)) == ["again.html"]
