@@ -109,6 +109,7 @@ class Detector:
         video = self._overlay_source(sources, overlay)
         summary = PredictSummary(sources=len(sources), skipped_files=skipped)
         marks = _Landmarks(video.name if video else None)
+        self.last_overlay = None
         rows = [marks(r) for r in self.predictor.rows(sources, summary, progress)]
         self.last_summary = summary
         df = self._frame(rows)
@@ -138,6 +139,7 @@ class Detector:
                 check_writable(path)
         summary = PredictSummary(sources=len(sources), skipped_files=skipped)
         marks = _Landmarks(video.name if video else None)
+        self.last_overlay = None
         self.last_summary = self.predictor.write_csv(sources, out_csv, summary, progress, on_row=marks)
         table = None
         if calibrate or video is not None:

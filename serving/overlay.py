@@ -24,7 +24,8 @@ ROW_H = 14  # px per AU bar
 HEAD_H = 20  # px per face header
 FONT = 0.4  # cv2 Hershey scale: legible at 14 px rows
 # (RGB) above threshold, below, threshold tick, missing face, landmarks, box
-ON, OFF, TICK, WARN, DOTS, BOX = (60, 200, 90), (110, 140, 200), (255, 255, 255), (230, 60, 60), (255, 220, 0), (0, 230, 255)
+ON, OFF, TICK, WARN = (60, 200, 90), (110, 140, 200), (255, 255, 255), (230, 60, 60)
+DOTS, BOX = (255, 220, 0), (0, 230, 255)
 FRAME_REASONS = ("no_face", "alignment_failed")  # success = 0 rows that still have a decoded frame
 
 
@@ -111,7 +112,8 @@ class OverlayWriter:
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.size[1], self.size[0], 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"overlay frame must be {self.size[1]}x{self.size[0]}x3 uint8, got {rgb.shape} {rgb.dtype}")
+            raise ValueError(f"overlay frame must be {self.size[1]}x{self.size[0]}x3 uint8, "
+                             f"got {rgb.shape} {rgb.dtype}")
         self._gen.send(np.ascontiguousarray(rgb))
         self.frames += 1
 

@@ -30,7 +30,6 @@ from serving.signatures import THRESHOLD
 from serving.tracking import FaceTracker, TrackedFace
 
 
-
 @dataclass
 class PredictSummary:
     rows: int = 0

@@ -223,8 +223,8 @@ def _thumbnail(path: str, faces) -> str:
         img = np.full((THUMB, THUMB, 3), 200, np.uint8)
         faces = faces.iloc[:0]
     scale = THUMB / max(img.shape[:2])
-    img = np.ascontiguousarray(cv2.resize(img, (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
-                                          interpolation=cv2.INTER_AREA)[:, :, ::-1])
+    size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+    img = np.ascontiguousarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA)[:, :, ::-1])
     for _, r in faces.iterrows():
         box = [int(round(float(r[k]) * scale)) for k in ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")]
         cv2.rectangle(img, tuple(box[:2]), tuple(box[2:]), (255, 230, 0), 2)

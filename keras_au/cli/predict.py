@@ -74,7 +74,8 @@ def _user_errors(fn, *args, **kwargs):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="AU predictions for images, folders and videos (CSV; optional plot, overlay video, HTML page)")
+    p = sub.add_parser("predict", help="AU predictions for images, folders and videos "
+                                       "(CSV; optional plot, overlay video, HTML page)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files or folders (recursive)")
     p.add_argument("--model", required=True,
                    help="serving version dir, serving base dir (latest version), export dir (model.keras) or .tflite")

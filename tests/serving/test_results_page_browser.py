@@ -131,7 +131,8 @@ def test_a_click_on_the_plot_at_time_t_moves_the_video_to_t(page):
             " r = p.getBoundingClientRect();"
             "return [xa._offset + xa.l2p(arguments[0]), ya._offset + ya._length / 2, r.width, r.height, 1 / xa._m]", t)
         d.execute_script("document.getElementById('video').pause()")
-        ActionChains(d).move_to_element_with_offset(plot, int(round(x - w / 2)), int(round(y - h / 2))).click().perform()
+        offset = int(round(x - w / 2)), int(round(y - h / 2))  # Selenium 4: from the element's centre
+        ActionChains(d).move_to_element_with_offset(plot, *offset).click().perform()
         now = _wait(lambda: d.execute_script("const v = document.getElementById('video');"
                                              "return !v.seeking && Math.abs(v.currentTime - arguments[0]) < 0.1 "
                                              "&& v.currentTime", t), f"the video to seek to {t}")
