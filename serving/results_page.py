@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import html
 import os
+import shutil
 import subprocess
 from typing import Optional
 from urllib.parse import quote
 
 import numpy as np
 
-from serving.atomic import atomic_path
+from serving.atomic import atomic_path, check_writable
 from serving.results import (THRESHOLD, Results, ResultsError, au_table, check_calibrated, check_frame_count,
                              frame_rows, pick_video_source, read_results)
 
@@ -51,6 +52,7 @@ def write_page(csv_path: str, out_html: str, video: Optional[str] = None, overla
             raise ResultsError(f"{shown}: no such video")
         source = pick_video_source(results, video)
         frames = check_frame_count(results, source, shown)
+        check_writable(out_html)  # before the video is placed beside it
         src = _playable(shown, out_html)
         body, info = _video_page(results, cal, source, src)
         info.update(video=shown, video_src=src, frames=frames)
@@ -76,8 +78,9 @@ def _json(obj) -> str:
 
 
 def _playable(video: str, out_html: str) -> str:
-    """A URL (relative to the page) of an H.264/yuv420p mp4 of ``video``: the file itself when it is one, else a
-    copy re-encoded with imageio-ffmpeg's bundled ffmpeg to ``<page stem>.mp4`` beside the page."""
+    """A URL (relative to the page) of an H.264/yuv420p mp4 of ``video`` in the page's folder, so page and video
+    move together: the file itself when it is one there; ``<page stem>.mp4`` beside the page otherwise (a hard
+    link or copy of an H.264 mp4 elsewhere, or a re-encoding with imageio-ffmpeg's bundled ffmpeg)."""
     import imageio_ffmpeg
 
     here = os.path.dirname(os.path.abspath(out_html))
@@ -89,9 +92,21 @@ def _playable(video: str, out_html: str) -> str:
     finally:
         gen.close()
     target = os.path.abspath(video)
-    if not (video.lower().endswith(".mp4") and meta.get("codec") == "h264"
-            and str(meta.get("pix_fmt", "")).startswith("yuv420p")):
-        target = os.path.splitext(os.path.abspath(out_html))[0] + ".mp4"
+    playable = (video.lower().endswith(".mp4") and meta.get("codec") == "h264"
+                and str(meta.get("pix_fmt", "")).startswith("yuv420p"))
+    if playable and os.path.dirname(target) == here:
+        return quote(os.path.basename(target))
+    target = os.path.splitext(os.path.abspath(out_html))[0] + ".mp4"
+    if target == os.path.abspath(video):  # never re-encode a file onto itself
+        target = target[:-4] + "_h264.mp4"
+    if playable:
+        with atomic_path(target) as tmp:
+            os.remove(tmp)
+            try:
+                os.link(video, tmp)  # same file system: no copy
+            except OSError:
+                shutil.copyfile(video, tmp)
+    else:
         with atomic_path(target) as tmp:
             cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", video, "-an", "-c:v", "libx264",
                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
@@ -99,7 +114,7 @@ def _playable(video: str, out_html: str) -> str:
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 raise ResultsError(f"{video}: re-encoding to H.264 failed: {done.stderr.strip()[-400:]}")
-    return quote(os.path.relpath(target, here).replace(os.sep, "/"))
+    return quote(os.path.basename(target))
 
 
 def _plain(values: np.ndarray) -> list:

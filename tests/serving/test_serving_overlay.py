@@ -199,5 +199,6 @@ def test_view_finds_the_calibrated_csv_beside_the_results(two_face_run, tmp_path
     assert main(["view", two_face_run["csv"], "--overlay", two_face_run["overlay"], "--out", page, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["calibrated_csv"] == two_face_run["calibrated"] and info["calibrated"] and info["faces"] == [0, 1]
-    assert info["video_src"] == os.path.relpath(two_face_run["overlay"], tmp_path)  # referenced, not copied
-    assert sorted(os.listdir(tmp_path)) == ["again.html"]
+    assert info["video_src"] == "again.mp4"  # the overlay lives elsewhere: linked beside the page, moves with it
+    assert sorted(os.listdir(tmp_path)) == ["again.html", "again.mp4"]
+    assert open(tmp_path / "again.mp4", "rb").read() == open(two_face_run["overlay"], "rb").read()
