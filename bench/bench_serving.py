@@ -182,11 +182,18 @@ class _RssSampler:
 
 
 def _children(pid: int) -> list[int]:
+    """The ffmpeg encoder processes under ``pid`` (not a child caught between fork and exec, which still shows
+    the parent's pages)."""
+    out = []
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(c) for c in f.read().split()]
+            for c in f.read().split():
+                with open(f"/proc/{c}/comm") as comm:
+                    if comm.read().startswith("ffmpeg"):
+                        out.append(int(c))
     except OSError:
-        return []
+        pass
+    return out
 
 
 def overlay_fps(model_dir: str, video: str, out_dir: str) -> dict:
@@ -194,7 +201,12 @@ def overlay_fps(model_dir: str, video: str, out_dir: str) -> dict:
     the process's resident memory over the overlay run (peak per quarter: flat = streamed)."""
     from serving.detector import Detector
 
+    from itertools import islice
+
+    from serving.media import frames
+
     det = Detector(model_dir, batch_size=32)
+    det.predict(np.stack([f.image for f in islice(frames(video), 40) if f.image is not None]))  # warm-up
     t0 = time.perf_counter()
     plain = det.predict_csv([video], os.path.join(out_dir, "plain.csv"), progress=False)
     without = time.perf_counter() - t0
