@@ -13,7 +13,8 @@ setup:
 	@bash scripts/setup_venv.sh
 
 test: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@bash scripts/install_browser.sh
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m keras_au.cli demo --out runs/demo

@@ -8,6 +8,8 @@
 * Video: ``keras-au predict``'s pipeline (decode -> detect every 10 frames / track -> align -> model)
   on a clip made from real faces (or ``--video``), for the small stand-in model and the benchmark
   model, plus the pipeline alone (a zero-cost model) to show what detection/tracking cost.
+* Overlay: ``predict`` without and with ``--overlay`` (H.264) on the same video in one run, small model, with
+  the resident memory over the overlay run (``--overlay-only --video V`` runs just that row).
 
     .venv/bin/python bench/bench_serving.py             # paper-size RTATL
     .venv/bin/python bench/bench_serving.py --quick     # RTATL ci preset, fewer repeats (smoke run)
@@ -135,6 +137,95 @@ def video_fps(model, video: str, out_dir: str, name: str) -> dict:
             "detector_runs": summary.detections, "seconds": summary.seconds}
 
 
+class _RssSampler:
+    """Resident memory of this process (and its ffmpeg child) sampled every 0.2 s in a thread."""
+
+    def __init__(self):
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def rss_mb() -> float:
+        total = 0.0
+        me = os.getpid()
+        for pid in [me] + _children(me):
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+            except (OSError, StopIteration):
+                pass
+        return total
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        while not self._stop.wait(0.2):
+            self.samples.append((time.perf_counter() - t0, self.rss_mb()))
+
+    def __enter__(self) -> "_RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def quarters(self) -> list[float]:
+        """Peak RSS (MB) in each quarter of the run: flat when memory does not grow with the frames done."""
+        if not self.samples:
+            return []
+        end = self.samples[-1][0]
+        return [round(max([m for t, m in self.samples if q * end / 4 <= t <= (q + 1) * end / 4] or [0.0]), 1)
+                for q in range(4)]
+
+
+def _children(pid: int) -> list[int]:
+    """The ffmpeg encoder processes under ``pid`` (not a child caught between fork and exec, which still shows
+    the parent's pages)."""
+    out = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            for c in f.read().split():
+                with open(f"/proc/{c}/comm") as comm:
+                    if comm.read().startswith("ffmpeg"):
+                        out.append(int(c))
+    except OSError:
+        pass
+    return out
+
+
+def overlay_fps(model_dir: str, video: str, out_dir: str) -> dict:
+    """``predict`` end to end on one video without and with ``--overlay`` (same model, same video, one run), and
+    the process's resident memory over the overlay run (peak per quarter: flat = streamed)."""
+    from serving.detector import Detector
+
+    from itertools import islice
+
+    from serving.media import frames
+
+    det = Detector(model_dir, batch_size=32)
+    det.predict(np.stack([f.image for f in islice(frames(video), 40) if f.image is not None]))  # warm-up
+    t0 = time.perf_counter()
+    plain = det.predict_csv([video], os.path.join(out_dir, "plain.csv"), progress=False)
+    without = time.perf_counter() - t0
+    with _RssSampler() as rss:
+        t0 = time.perf_counter()
+        det.predict_csv([video], os.path.join(out_dir, "overlay.csv"), progress=False,
+                        overlay=os.path.join(out_dir, "overlay.mp4"))
+        with_overlay = time.perf_counter() - t0
+    return {"frames": plain.frames, "fps_without_overlay": plain.frames / without,
+            "fps_with_overlay": plain.frames / with_overlay, "overlay_bytes": os.path.getsize(
+                os.path.join(out_dir, "overlay.mp4")), "rss_mb_peak_per_quarter": rss.quarters()}
+
+
+def _print_overlay(row: dict) -> None:
+    print(f"predict --overlay ({row['frames']} frames): {row['fps_without_overlay']:.1f} frames/s without, "
+          f"{row['fps_with_overlay']:.1f} with the overlay; RSS peak per quarter of the run (MB): "
+          f"{row['rss_mb_peak_per_quarter']}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="RTATL ci preset and short timings (smoke run)")
@@ -142,7 +233,11 @@ def main() -> int:
     ap.add_argument("--video", help="video for the end-to-end run (default: a clip made from real faces)")
     ap.add_argument("--frames", type=int, default=250, help="frames of the generated clip (default 250)")
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads (default 2)")
+    ap.add_argument("--overlay-only", action="store_true",
+                    help="only the predict with/without --overlay row (small stand-in model), e.g. on --video")
     args = ap.parse_args()
+    if args.overlay_only:
+        return _overlay_only(args)
 
     preset = args.preset or ("ci" if args.quick else "paper")
     min_s = 1.0 if args.quick else 4.0
@@ -151,6 +246,23 @@ def main() -> int:
         return _run(args, preset, min_s, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _overlay_only(args) -> int:
+    from serving.stand_in import write_stand_in_export
+
+    tmp = tempfile.mkdtemp(prefix="bench_overlay_")
+    try:
+        video = args.video or make_clip(os.path.join(tmp, "clip.avi"), args.frames)
+        row = overlay_fps(write_stand_in_export(os.path.join(tmp, "small")), video, tmp)
+        row["source"] = args.video or f"generated: {args.frames} frames 320x240"
+        _print_overlay(row)
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        with open(RESULTS.replace(".json", "_overlay.json"), "w") as f:
+            json.dump(row, f, indent=2)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
 
 
 def _run(args, preset: str, min_s: float, tmp: str) -> int:
@@ -232,6 +344,8 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
     }
     if "tflite_int8" in backends:
         result["video"]["bench_model_tflite_int8"] = video_fps(backends["tflite_int8"], video, tmp, "int8")
+    print("predict with and without --overlay ...", flush=True)
+    result["overlay"] = overlay_fps(small_dir, video, tmp)  # the small model: the overlay's own cost shows
     result["machine"]["load_avg_at_end"] = os.getloadavg()
 
     print()
@@ -259,6 +373,7 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
         if isinstance(v, dict):
             print(f"video {name:30s} {v['fps']:6.1f} frames/s ({v['faces']} faces / {v['frames']} frames, "
                   f"{v['detector_runs']} detector runs)")
+    _print_overlay(result["overlay"])
     print(f"load average start/end: {result['machine']['load_avg_at_start']} / {result['machine']['load_avg_at_end']}")
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as f:

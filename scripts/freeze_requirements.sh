@@ -19,6 +19,9 @@ scikit-image
 matplotlib
 tqdm
 ai-edge-litert
+plotly
+imageio-ffmpeg
+selenium
 pytest
 pytest-xdist
 dask[distributed]

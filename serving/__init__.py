@@ -9,5 +9,7 @@ Everything here takes any model that follows the exported-model contract (``mode
 * ``serving.client``: REST and gRPC clients with timeouts and bounded retries;
 * ``serving.testing``: an in-process double of TF Serving's protocols for tests (NOT TF Serving);
 * ``serving.predict``: detection/tracking -> alignment -> model -> CSV for images, folders and videos;
+* ``serving.overlay`` / ``serving.results_page``: the H.264 overlay video and the self-contained HTML results
+  page (``predict --overlay/--html``, ``keras-au view``);
 * ``serving/deploy``: models.config, batching.config, docker-compose and Kubernetes manifests.
 """

@@ -12,10 +12,12 @@ Rows where ``success = 0`` (no face, unreadable file, ...) have NaN box/AU cells
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from serving.columns import calibrated_path
 from serving.media import DEFAULT_FPS, Frame
 from serving.predict import PredictSummary, Predictor, Source, au_cells, columns, path_sources
 
@@ -40,6 +42,20 @@ def _array_source(name: str, array: np.ndarray, fps: float) -> Source:
     return Source(name, video, len(stack), frames)
 
 
+class _Landmarks:
+    """Row hook: keeps one source's landmarks, ``frame -> face_id -> (68, 2)`` float32, for the overlay pass."""
+
+    def __init__(self, source: Optional[str]):
+        self.source = source
+        self.by_frame: dict[int, dict[int, np.ndarray]] = {}
+
+    def __call__(self, row: dict) -> dict:
+        lm = row.get("_landmarks")
+        if self.source is not None and lm is not None and row["source"] == self.source:
+            self.by_frame.setdefault(int(row["frame"]), {})[int(row["face_id"])] = np.asarray(lm, np.float32)
+        return row
+
+
 class Detector:
     """AU detector over a model path: serving version dir or base dir, ``keras-au export`` dir, or ``.tflite``.
 
@@ -56,6 +72,7 @@ class Detector:
         self.predictor = Predictor(self.model, batch_size=batch_size, all_faces=all_faces, detect_every=detect_every)
         self.fps = fps  # timestamps of (N, H, W, 3) arrays
         self.last_summary: Optional[PredictSummary] = None
+        self.last_overlay: Optional[dict] = None
 
     @property
     def au_names(self) -> list[str]:
@@ -78,33 +95,86 @@ class Detector:
                 skipped += left
         return sources, skipped
 
-    def predict(self, inputs: Union[Input, Sequence[Input]], progress: bool = False, calibrate: bool = False):
+    def predict(self, inputs: Union[Input, Sequence[Input]], progress: bool = False, calibrate: bool = False,
+                overlay: Optional[str] = None):
         """Images, folders, videos or numpy RGB arrays -> ``pandas.DataFrame`` (the ``predict`` CSV's columns).
 
         ``calibrate=True`` removes each face track's own offset (OpenFace-style person-specific normalisation,
-        ``keras_au.person_calibration``; tracks of >= 30 frames, so videos only). Counts (faces, frames,
-        ``success = 0`` reasons, skipped folder files) are in ``last_summary``."""
+        ``keras_au.person_calibration``; tracks of >= 30 frames, so videos only). ``overlay`` (one video or
+        (N, H, W, 3) clip): an H.264 mp4 of every frame with boxes, landmarks and AU bars (``serving.overlay``).
+        Counts (faces, frames, ``success = 0`` reasons, skipped folder files) are in ``last_summary``."""
         sources, skipped = self.sources(inputs)
         if not sources:
             raise FileNotFoundError(f"no images, videos or arrays in {inputs!r}")
+        video = self._overlay_source(sources, overlay)
         summary = PredictSummary(sources=len(sources), skipped_files=skipped)
-        rows = list(self.predictor.rows(sources, summary, progress))
+        marks = _Landmarks(video.name if video else None)
+        self.last_overlay = None
+        rows = [marks(r) for r in self.predictor.rows(sources, summary, progress)]
         self.last_summary = summary
         df = self._frame(rows)
         if calibrate:
             from keras_au.person_calibration import calibrate_dataframe
 
             df = calibrate_dataframe(df, self.au_names)
+        if video is not None:
+            self.last_overlay = self._overlay(video, df, marks, overlay, calibrate)
         return df
 
-    def predict_csv(self, inputs: Sequence[str], out_csv: str, progress: bool = True) -> PredictSummary:
-        """The same rows written as CSV (what ``keras-au predict`` does), streamed for long videos."""
+    def predict_csv(self, inputs: Sequence[str], out_csv: str, progress: bool = True, calibrate: bool = False,
+                    overlay: Optional[str] = None) -> PredictSummary:
+        """The same rows written as CSV (what ``keras-au predict`` does), streamed for long videos. ``calibrate``
+        also writes the person-calibrated rows to ``calibrated_path(out_csv)``; ``overlay`` as in ``predict``
+        (drawn with the calibrated values when ``calibrate``). Every output is checked writable first."""
+        import pandas as pd
+
+        from serving.atomic import atomic_path, check_writable
+
         sources, skipped = self.sources(inputs)
         if not sources:
             raise FileNotFoundError(f"no images or videos in {', '.join(map(str, inputs))}")
+        video = self._overlay_source(sources, overlay)
+        for path in (out_csv, calibrated_path(out_csv) if calibrate else None, overlay):
+            if path:
+                check_writable(path)
         summary = PredictSummary(sources=len(sources), skipped_files=skipped)
-        self.last_summary = self.predictor.write_csv(sources, out_csv, summary, progress)
+        marks = _Landmarks(video.name if video else None)
+        self.last_overlay = None
+        self.last_summary = self.predictor.write_csv(sources, out_csv, summary, progress, on_row=marks)
+        table = None
+        if calibrate or video is not None:
+            table = pd.read_csv(out_csv)
+        if calibrate:
+            from keras_au.person_calibration import calibrate_dataframe
+
+            table = calibrate_dataframe(table, self.au_names)
+            written = table.copy()  # the raw CSV's look: 4-decimal probabilities, 0/1 classes
+            for a in self.au_names:
+                written[f"{a}_p"] = written[f"{a}_p"].round(4)
+                written[f"{a}_c"] = written[f"{a}_c"].astype("Int64")
+            with atomic_path(calibrated_path(out_csv)) as tmp:
+                written.to_csv(tmp, index=False)
+        if video is not None:
+            self.last_overlay = self._overlay(video, table, marks, overlay, calibrate)
         return self.last_summary
+
+    @staticmethod
+    def _overlay_source(sources: Sequence[Source], overlay: Optional[str]) -> Optional[Source]:
+        if not overlay:
+            return None
+        if len(sources) != 1 or not sources[0].video:
+            names = ", ".join(s.name for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
+            raise ValueError(f"--overlay draws one video: give exactly one video (or clip array), got {names}")
+        return sources[0]
+
+    def _overlay(self, video: Source, table, marks: "_Landmarks", path: str, calibrated: bool) -> dict:
+        from serving.media import video_fps
+        from serving.overlay import render_overlay
+
+        rows = table[table["source"] == video.name].to_dict("records")
+        fps = video_fps(video.name) if os.path.isfile(video.name) else self.fps
+        return render_overlay(video.open(), rows, marks.by_frame, self.au_names, path, fps,
+                              calibrated=calibrated, name=video.name)
 
     def predict_aligned(self, faces: np.ndarray, landmarks: Optional[np.ndarray] = None):
         """Already aligned 200x200 faces (``keras_au.geometry.align_face``), RGB in [0, 255], with their 68

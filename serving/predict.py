@@ -15,7 +15,6 @@ box/AU cells; nothing is dropped and nothing crashes the run.
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,16 +23,11 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from keras_au.geometry import FaceDetector, align_face
+from serving.atomic import atomic_path
+from serving.columns import BASE_COLUMNS, EXTRA_COLUMNS, columns  # noqa: F401  (re-exported)
 from serving.media import Frame, expand_inputs, frame_count, frames, is_video
 from serving.signatures import THRESHOLD
 from serving.tracking import FaceTracker, TrackedFace
-
-BASE_COLUMNS = ("frame", "timestamp", "face_id", "success", "confidence", "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
-EXTRA_COLUMNS = ("source", "reason")
-
-
-def columns(au_names: Sequence[str]) -> list[str]:
-    return [*BASE_COLUMNS, *(f"{a}_p" for a in au_names), *(f"{a}_c" for a in au_names), *EXTRA_COLUMNS]
 
 
 @dataclass
@@ -121,6 +115,8 @@ _CSV_FORMAT = {"timestamp": "{:.3f}", "confidence": "{:.3f}",
 def csv_row(row: dict) -> dict:
     out = {}
     for key, value in row.items():
+        if key.startswith("_"):  # in-memory extras (``_landmarks``), not CSV columns
+            continue
         fmt = _CSV_FORMAT.get(key) or ("{:.4f}" if key.endswith("_p") else None)
         out[key] = fmt.format(value) if fmt and value is not None else value
     return out
@@ -176,7 +172,7 @@ class Predictor:
             x0, y0, x1, y1 = (float(v) for v in face.box)
             row = {"frame": frame.index, "timestamp": frame.timestamp, "face_id": face.face_id, "success": 1,
                    "confidence": float(face.confidence), "bbox_x0": x0, "bbox_y0": y0, "bbox_x1": x1, "bbox_y1": y1,
-                   "source": frame.source, "reason": ""}
+                   "source": frame.source, "reason": "", "_landmarks": face.landmarks}  # for --overlay
             batcher.add(row, aligned.image, aligned.landmarks)
 
     def rows(self, sources: Sequence[Source], summary: PredictSummary, progress: bool = False) -> Iterator[dict]:
@@ -210,11 +206,14 @@ class Predictor:
         return self.write_csv(sources, out_csv, PredictSummary(sources=len(sources), skipped_files=skipped), progress)
 
     def write_csv(self, sources: Sequence[Source], out_csv: str, summary: PredictSummary,
-                  progress: bool = True) -> PredictSummary:
-        os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
-        with open(out_csv, "w", newline="") as f:
+                  progress: bool = True, on_row: Optional[Callable[[dict], None]] = None) -> PredictSummary:
+        """Streams the rows to ``out_csv`` (a temporary name until complete: never a half-written CSV);
+        ``on_row`` sees each typed row first (``--overlay`` keeps the landmarks)."""
+        with atomic_path(out_csv) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns(self.model.info.au_names), restval="")
             writer.writeheader()
             for row in self.rows(sources, summary, progress):
+                if on_row is not None:
+                    on_row(row)
                 writer.writerow(csv_row(row))
         return summary

@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     with stage("predict"):
         from serving.detector import Detector
         from serving.plot import plot_predictions
+        from serving.results_page import write_page
 
         video = _shortest_video(sample.videos)
         stem = os.path.splitext(os.path.basename(video))[0]
@@ -167,10 +168,12 @@ def run(args: argparse.Namespace) -> int:
         cal_path = os.path.join(out, "predictions", f"{stem}_calibrated.csv")
         motion = _write_calibrated(csv_path, cal_path, detector.au_names, _reference(detector, faces))
         plot_predictions(csv_path, png_path, calibrated_csv=cal_path)
+        html_path = write_page(csv_path, os.path.join(out, "predictions", f"{stem}.html"), video=video,
+                               calibrated_csv=cal_path)["html"]
         print(f"{predicted['rows']} rows, {predicted['faces']} faces in {predicted['frames']} frames -> {csv_path}")
 
     info.update(tflite=tflite, predict={**predicted, "video": video, "csv": csv_path, "plot": png_path,
-                                        "calibrated_csv": cal_path, "curve_motion": motion})
+                                        "calibrated_csv": cal_path, "curve_motion": motion, "html": html_path})
     with stage("REPORT.md"):
         path = _finish(out, info)
     if info.get("not_blessed"):
@@ -336,7 +339,8 @@ def _predict_lines(out: str, tflite: dict, pred: dict, fold: int) -> list[str]:
         "",
         f"![AU probabilities over time, raw (left) and person-calibrated (right)]({_rel(pred['plot'], out)})",
         "",
-    ] + _curve_lines(out, pred)
+    ] + ([f"Results page (video, AU curves, click to seek; opens from disk): [{_rel(pred['html'], out)}]"
+          f"({_rel(pred['html'], out)})", ""] if pred.get("html") else []) + _curve_lines(out, pred)
 
 
 def _curve_lines(out: str, pred: dict) -> list[str]:

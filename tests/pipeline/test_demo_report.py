@@ -56,8 +56,10 @@ def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
                 predict={"video": "v.mp4", "csv": str(tmp_path / "p.csv"), "plot": str(tmp_path / "p.png"),
                          "faces": 9, "frames": 10, "fps": 20.0, "calibrated_csv": str(tmp_path / "p_calibrated.csv"),
                          "curve_motion": {"AU01": {"raw_mean": 0.6, "raw_sd": 0.05, "calibrated_mean": 0.3,
-                                                  "calibrated_sd": 0.04}}})
+                                                  "calibrated_sd": 0.04}},
+                         "html": str(tmp_path / "predictions" / "v.html")})
     text = open(_finish(str(tmp_path), info)).read()
+    assert "Results page" in text and "(predictions/v.html)" in text
     assert "blessed and pushed" in text and "(serving_model/keras_au/1)" in text
     assert "## TFLite" in text and "held-out faces of fold 0" in text and "9 faces in 10 frames" in text
     assert "(held-out folds: 0, 1, 2)" in text

@@ -97,3 +97,26 @@ def media(tmp_path_factory, astronaut, grace_hopper) -> dict:
     truncated.write_bytes(data_bytes[: len(data_bytes) // 2])
     return {"images": str(images), "video": str(video), "bad_video": str(bad_video), "truncated": str(truncated),
             "root": str(root)}
+
+
+@pytest.fixture(scope="session")
+def two_face_run(tmp_path_factory, stand_in_export, astronaut, grace_hopper) -> dict:
+    """``keras-au predict --all-faces --calibrate --overlay --html`` on a real two-face clip (MJPG .avi, which
+    Chromium cannot play: the page gets an H.264 overlay): the paths of everything it wrote."""
+    import cv2
+
+    from keras_au.cli import main
+    from serving_media import TWO_FACE_SIZE, two_face_frames
+
+    root = tmp_path_factory.mktemp("two_faces")
+    video = str(root / "two.avi")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, TWO_FACE_SIZE)
+    for frame in two_face_frames(astronaut, grace_hopper):
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    out = root / "out"
+    paths = {"video": video, "csv": str(out / "results.csv"), "calibrated": str(out / "results_calibrated.csv"),
+             "overlay": str(out / "overlay.mp4"), "html": str(out / "report.html")}
+    assert main(["predict", video, "--model", stand_in_export, "--out", paths["csv"], "--all-faces", "--calibrate",
+                 "--overlay", paths["overlay"], "--html", paths["html"], "--quiet"]) == 0
+    return paths

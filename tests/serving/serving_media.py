@@ -29,3 +29,28 @@ def video_frames(astronaut: np.ndarray, hopper: np.ndarray):
             else:
                 out.append(np.roll(hop, (dy, dx), axis=(0, 1)))
     return out
+
+
+# (segment, frames) of the two-face clip: both faces side by side (two tracks >= 30 frames, so person calibration
+# moves them), then a faceless stretch
+TWO_FACE_SEGMENTS = (("both", 32), ("faceless", 6))
+TWO_FACE_SIZE = (640, 352)  # (w, h)
+
+
+def two_face_frames(astronaut: np.ndarray, hopper: np.ndarray):
+    """The astronaut (left) and Grace Hopper (right) drifting a little, then coffee: RGB frames."""
+    import cv2
+    from skimage import data
+
+    w, h = TWO_FACE_SIZE
+    both = np.full((512, 512 + 427, 3), 128, np.uint8)
+    both[:, :512] = astronaut
+    both[6:506, 512:] = cv2.resize(hopper, (427, 500), interpolation=cv2.INTER_AREA)
+    base = cv2.resize(both, (w, h), interpolation=cv2.INTER_AREA)
+    faceless = cv2.resize(data.coffee(), (w, h), interpolation=cv2.INTER_AREA)
+    out = []
+    for name, n in TWO_FACE_SEGMENTS:
+        for i in range(n):
+            dx, dy = int(round(4 * np.sin(i / 4))), int(round(3 * np.cos(i / 5)))
+            out.append(np.roll(base if name == "both" else faceless, (dy, dx), axis=(0, 1)))
+    return out
