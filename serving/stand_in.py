@@ -85,7 +85,7 @@ def write_untrained_rtatl_export(out_dir: str, preset: str = "ci", model: str = 
 
     from keras_au.au import dataset_aus
     from keras_au.models.rtatl import task
-    from keras_au.models.rtatl.checkpoint import checkpoint_path, save_state
+    from keras_au.tasks.checkpoint import checkpoint_path, save_state
     from keras_au.models.rtatl.config import make_config
 
     cfg = make_config(model, preset, aus=dataset_aus(dataset))

@@ -112,7 +112,7 @@ def check_wild(args) -> dict:
         out = os.path.join(args.work, f"wild-{kind}")
         t0 = time.time()
         wild_task.train(out=out, source=args.records, target=args.unlabeled, preset="ci", epochs=1,
-                        steps_per_epoch=3, seed=3, verbose=0, extra_callbacks=[it], **kw)
+                        steps_per_epoch=3, seed=3, verbose=0, callbacks=[it], **kw)
         with open(os.path.join(out, "run.json")) as f:
             info = json.load(f)
         res[f"wild_{kind}"] = {"logs": {k: v[-1] for k, v in info["history"]["stage2"].items()},

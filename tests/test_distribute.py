@@ -112,7 +112,7 @@ def test_wild_every_optimizer_loss_scaled_under_float16():
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        net = wild_task._build_network(cfg)
+        net = wild_task.build_network(cfg)
         trainer = WildTrainer(net, cfg, np.ones(len(cfg.aus)))
         trainer.compile(*wild_task._optimizers(cfg, 2))
         pre = LandmarkPretrainer(net.landmark_branch, cfg.crop_size)

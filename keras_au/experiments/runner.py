@@ -8,7 +8,6 @@ again, and a cell killed mid-training resumes from its checkpoint through ``trai
 from __future__ import annotations
 
 import collections
-import inspect
 import os
 import subprocess
 import sys
@@ -50,11 +49,10 @@ def cell_spec(cell: Cell, grid: Grid, data: str, unlabeled: Optional[str], optio
 
 
 def _check_train_options(grid: Grid) -> None:
-    """Fig. 4 cells need a ``train`` that knows labeled_subjects; one that swallowed it in ``**options``
-    would silently train on every subject."""
+    """Fig. 4 cells need a family whose ``train`` takes labeled_subjects: refused here, before any cell runs."""
     if not grid.labeled_subjects:
         return
-    params = inspect.signature(registry.task_module(grid.variants[0].model).train).parameters
+    params = registry.get_task(grid.variants[0].model).train_option_names()
     missing = [p for p in ("labeled_subjects", "demote_unlabeled") if p not in params]
     if missing:
         raise StudyError(f"the {grid.family} family's train() does not take {missing}: it cannot run "

@@ -8,14 +8,15 @@ parameter counts (54.62 M training / 19.12 M inference); docs/rtatl.md lists the
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from keras_au.au import dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
+from keras_au.tasks.config import (apply_overrides, build_preset, config_from_dict, config_to_dict,
+                                   register_preset)
 
 # Mean aligned 68-point shape (200x200 frame) of the two real faces the packages ship (scikit-image's
 # astronaut, matplotlib's Grace Hopper), aligned with keras_au.geometry.align_face. Used for RoIs when an
@@ -163,75 +164,56 @@ class RTATLConfig:
         return VARIANTS[self.model_name].pretext
 
     def to_dict(self) -> dict:
-        return {"model_name": self.model_name, "model": _jsonable(dataclasses.asdict(self.model)),
-                "train": dataclasses.asdict(self.train)}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RTATLConfig":
-        m = dict(d.get("model", {}))
-        for k in TUPLE_FIELDS:
-            if k in m:
-                m[k] = tuple(m[k])
-        return cls(model_name=d.get("model_name", "rtatl"), model=ModelConfig(**m),
-                   train=TrainConfig(**d.get("train", {})))
+        return config_from_dict(cls, d)
 
 
-TUPLE_FIELDS = ("aus", "g_widths", "d_widths", "c_widths")
+@register_preset("rtatl", "paper")
+def _paper() -> RTATLConfig:
+    return RTATLConfig()
 
 
-def _jsonable(d: dict) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+@register_preset("rtatl", "demo")
+def _demo() -> RTATLConfig:
+    """CPU-sized: a few epochs of the embedded sample within minutes on 2 cores. image_size 96 and roi_size 6
+    (the paper's RoI = 1/4 of the face side): 15 % less CPU per step than 128/8 (docs/rtatl.md, "The demo's
+    recipe")."""
+    return RTATLConfig(
+        model=ModelConfig(image_size=96, resnet_width=32, fpn_channels=64, roi_size=6, roi_channels=64, dim=64,
+                          ffn_dim=256, patch_size=32, g_widths=(256, 128, 64, 32), d_widths=(32, 64, 128, 256),
+                          c_widths=(32, 64, 128, 256), flow_channels=64),
+        train=TrainConfig(epochs=4, steps_per_epoch=40, batch_size=16, shuffle_buffer=256, balance_sup=True))
 
 
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {"model": {}, "train": {}},
-    # CPU-sized: a few epochs of the embedded sample within minutes on 2 cores.
-    # image_size 96 and roi_size 6 (the paper's RoI = 1/4 of the face side): 15 % less CPU per step than 128/8
-    # (docs/pipeline.md, "The demo's recipe").
-    "demo": {
-        "model": dict(image_size=96, resnet_width=32, fpn_channels=64, roi_size=6, roi_channels=64, dim=64,
-                      ffn_dim=256, patch_size=32, g_widths=(256, 128, 64, 32), d_widths=(32, 64, 128, 256),
-                      c_widths=(32, 64, 128, 256), flow_channels=64),
-        "train": dict(epochs=4, steps_per_epoch=40, batch_size=16, shuffle_buffer=256, balance_sup=True),
-    },
-    # Tiny: seconds per epoch, for tests.
-    "ci": {
-        "model": dict(image_size=64, resnet_width=8, fpn_channels=16, roi_size=4, roi_channels=16, dim=16,
-                      ffn_dim=32, dropout=0.0, patch_size=16, g_widths=(32, 16, 16, 8), d_widths=(8, 16, 16, 32),
-                      c_widths=(8, 16, 16, 32), flow_channels=16),
-        "train": dict(epochs=2, steps_per_epoch=3, batch_size=4, shuffle_buffer=16),
-    },
-}
+@register_preset("rtatl", "ci")
+def _ci() -> RTATLConfig:
+    """Tiny: seconds per epoch, for tests."""
+    return RTATLConfig(
+        model=ModelConfig(image_size=64, resnet_width=8, fpn_channels=16, roi_size=4, roi_channels=16, dim=16,
+                          ffn_dim=32, dropout=0.0, patch_size=16, g_widths=(32, 16, 16, 8),
+                          d_widths=(8, 16, 16, 32), c_widths=(8, 16, 16, 32), flow_channels=16),
+        train=TrainConfig(epochs=2, steps_per_epoch=3, batch_size=4, shuffle_buffer=16))
 
 
 def make_config(model_name: str = "rtatl", preset: str = "paper", aus=None, overrides: Optional[dict] = None,
                 **train_fields) -> RTATLConfig:
-    """Config for a Table 1 variant and preset; ``overrides`` maps field names (optionally
+    """Config for a Table 1 variant and preset; ``overrides`` (``--set``) maps field names (optionally
     ``model.<f>``/``train.<f>``) to values; ``train_fields`` are TrainConfig fields (None ignored)."""
     if model_name not in VARIANTS:
         raise ValueError(f"unknown RTATL variant {model_name!r}; known: {', '.join(VARIANTS)}")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
-    m = dict(PRESETS[preset]["model"], relation=VARIANTS[model_name].relation)
-    t = dict(PRESETS[preset]["train"])
+    cfg = build_preset("rtatl", preset)
+    cfg.model_name, cfg.model.relation = model_name, VARIANTS[model_name].relation
     if aus is not None:
-        m["aus"] = tuple(int(a) for a in aus)
-    t.update({k: v for k, v in train_fields.items() if v is not None})
-    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    train_names = {f.name for f in dataclasses.fields(TrainConfig)}
-    for key, value in (overrides or {}).items():
-        section, _, name = key.rpartition(".")
-        if section not in ("", "model", "train"):
-            raise ValueError(f"override {key!r}: section must be model or train")
-        if name in model_fields and section in ("", "model"):
-            m[name] = tuple(value) if name in TUPLE_FIELDS and isinstance(value, list) else value
-        elif name in train_names and section in ("", "train"):
-            t[name] = value
-        else:
-            raise ValueError(f"unknown config field {key!r}")
-    if m.get("relation", "transformer") not in RELATIONS:
+        cfg.model.aus = tuple(int(a) for a in aus)
+    apply_overrides(cfg.train, {k: v for k, v in train_fields.items() if v is not None})
+    if "model_name" in (overrides or {}):
+        raise ValueError("--set model_name: choose the Table 1 row with --model")
+    apply_overrides(cfg, overrides or {})
+    if cfg.model.relation not in RELATIONS:
         raise ValueError(f"relation must be one of {RELATIONS}")
-    cfg = RTATLConfig(model_name=model_name, model=ModelConfig(**m), train=TrainConfig(**t))
     _validate(cfg.model)
     _validate_train(cfg.train)
     return cfg

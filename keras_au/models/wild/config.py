@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from keras_au.au import dataset_aus
+from keras_au.tasks.config import apply_overrides, build_preset, config_from_dict, config_to_dict, register_preset
 
 VARIANTS = ("bl", "ml", "as")
 PRESETS = ("paper", "demo", "ci")
@@ -150,25 +151,23 @@ class WildConfig:
         )
 
     def replace(self, **changes) -> "WildConfig":
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ValueError(f"unknown wild config field(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)
+        """A copy with ``--set`` overrides applied (unknown names raise ``ValueError``), validated again."""
+        return dataclasses.replace(apply_overrides(dataclasses.replace(self), changes))
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "WildConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return config_from_dict(cls, d)
 
 
+@register_preset("wild", "paper")
 def _paper() -> WildConfig:
     return WildConfig()
 
 
+@register_preset("wild", "demo")
 def _demo() -> WildConfig:
     return WildConfig(
         input_size=88, part_widths=(16, 32, 64, 128, 128), landmark_fc_units=128, separation_width=32,
@@ -180,6 +179,7 @@ def _demo() -> WildConfig:
     )
 
 
+@register_preset("wild", "ci")
 def _ci() -> WildConfig:
     return WildConfig(
         input_size=48, part_widths=(8, 16, 16, 32, 32), landmark_fc_units=32, cbam_reduction=4, cbam_kernel=3,
@@ -190,12 +190,15 @@ def _ci() -> WildConfig:
     )
 
 
-_PRESETS = {"paper": _paper, "demo": _demo, "ci": _ci}
-
-
 def preset_config(preset: str = "paper", variant: str = "as", **overrides) -> WildConfig:
     """A preset's config with a variant's switches, then explicit overrides (``--set key=value``)."""
-    if preset not in _PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    cfg = _PRESETS[preset]().with_variant(variant or "as")
+    cfg = build_preset("wild", preset).with_variant(variant or "as")
     return cfg.replace(**overrides) if overrides else cfg
+
+
+def make_config(preset: str = "paper", variant: Optional[str] = None, overrides: Optional[dict] = None, **flags):
+    """Preset + variant + ``--set`` overrides + explicit CLI flags (epochs, batch_size, ...)."""
+    changes = dict(overrides or {})
+    changes.update({k: v for k, v in flags.items() if v is not None})
+    stored_variant = changes.pop("variant", None)
+    return preset_config(preset or "paper", variant or stored_variant or "as", **changes)

@@ -152,3 +152,20 @@ def make_splits(protocol: str, source: str, target: str, fold: Optional[int], so
     tgt = {"train": DomainSplit(files, select="unlabeled"), "val": DomainSplit(files, val, "labeled"),
            "test": DomainSplit(files, test, "labeled")}
     return Splits(protocol, ADLD_BP4D_HELD_OUT_FOLD, src, tgt, {"source": False, "target": False})
+
+
+def check_labeled_splits(splits, positions) -> None:
+    """Validation and test splits must hold labeled faces of the model's AUs: an F1 over no labels would read
+    as a silent 0. (The ``folds`` protocol's unlabeled target stays allowed: evaluate reports its F1 as n/a.)"""
+    if not splits.has_validation:
+        return
+    for domain in ("source", "target"):
+        for part, name in (("val", "validation"), ("test", "test")):
+            sp = getattr(splits, domain)[part]
+            counts = scan_subjects(sp.files, positions(sp.files))
+            keep = counts if sp.subjects is None else {k: v for k, v in counts.items() if k in set(sp.subjects)}
+            if sum(keep.values()) == 0:
+                raise ValueError(
+                    f"protocol {splits.protocol}: the {domain} {name} split ({len(keep)} subject(s) in "
+                    f"{len(sp.files)} file(s)) holds no labeled faces for the model's AUs; model selection and "
+                    f"testing need {domain} labels there (they are never used to train)")

@@ -20,6 +20,7 @@ import os
 from typing import Callable, Optional
 
 import keras
+import numpy as np
 
 from keras_au.jsonio import write_json
 
@@ -98,3 +99,30 @@ class EpochSelection(keras.callbacks.Callback):
         self.network.save_weights(tmp)
         os.replace(tmp, path)
         record_epoch(self.run_dir, entry, self.select_by, self.keep)
+
+
+def validator(net, splits, cfg):
+    """Per-epoch validation: mean F1 of the target split on the target path (what best.json selects by) and of
+    the source split on the source path, each with its mean ROC AUC; the steps are traced once and reused."""
+    from keras_au.metrics import au_auc, au_scores
+    from keras_au.models.wild.evaluation import make_au_step, predict_au, split_stream
+
+    steps, streams = {}, {}
+
+    def validate() -> dict:
+        out = {}
+        for domain in ("target", "source"):
+            sp = getattr(splits, domain).get("val")
+            if sp is None:
+                out[domain] = None
+                continue
+            if domain not in steps:
+                steps[domain] = make_au_step(net, domain)
+                streams[domain] = split_stream(net, sp.files, sp.subjects, sp.select)
+            labels, probs = predict_au(net, sp.files, domain, steps[domain], dataset=streams[domain])
+            out[domain] = float(au_scores(labels, probs, aus=cfg.aus).mean_f1)
+            auc = au_auc(labels, probs)  # threshold-free: F1 alone cannot tell a learned epoch from all-positive
+            out[f"{domain}_auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else None
+        return out
+
+    return validate

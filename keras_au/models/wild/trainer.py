@@ -152,6 +152,14 @@ class WildTrainer(keras.Model):
         terms["loss"] = total
         return terms
 
+    def training_forward(self, data) -> dict:
+        """Stage 2's losses on one batch without an update: the discriminators' and the generators' terms
+        (what ``keras-au summary`` counts as the training graph)."""
+        o = self.network.translate(data["source"]["image"], data["target"]["image"], training=True,
+                                   self_reconstruction=bool(self.config.lambda_self))
+        t = self._targets(data)
+        return {**self._discriminator_loss(o, t), **self._generator_loss(o, t)}
+
     def train_step(self, data):
         net, t = self.network, self._targets(data)
         d_vars = net.discriminator_variables()

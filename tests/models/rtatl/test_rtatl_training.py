@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_au.data.input_pipeline import InputConfig, build_dataset, fold_files
 from keras_au.metrics import au_scores
 from keras_au.models.rtatl import task
-from keras_au.models.rtatl.checkpoint import checkpoint_path, load_state
+from keras_au.tasks.checkpoint import checkpoint_path, load_state
 from keras_au.models.rtatl.config import VARIANTS, make_config
 
 AUX = ("generator", "discriminator", "au_classifier", "flow_head")

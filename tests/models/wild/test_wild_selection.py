@@ -199,7 +199,7 @@ class _Killed(Exception):
 
 @pytest.fixture(scope="module")
 def selected_run(tmp_path_factory, wild_source, wild_target):
-    from keras_au.models.wild import checkpoint as ckpt
+    from keras_au.tasks import checkpoint as ckpt
 
     out = str(tmp_path_factory.mktemp("wild_selected") / "run")
     kwargs = dict(out=out, source=wild_source, target=wild_target, preset="ci", variant="bl", protocol="sample",
@@ -208,7 +208,7 @@ def selected_run(tmp_path_factory, wild_source, wild_target):
 
     def kill_after_first_finetune_epoch(self, epoch, logs=None):
         original(self, epoch, logs)
-        if self.stage == "finetune":
+        if self.path == ckpt.checkpoint_path(out, "finetune"):
             raise _Killed()
 
     mp = pytest.MonkeyPatch()
@@ -216,8 +216,8 @@ def selected_run(tmp_path_factory, wild_source, wild_target):
     with pytest.raises(_Killed):
         task.train(**kwargs)
     mp.undo()
-    killed = ckpt.load_state(os.path.join(out, "checkpoints"), "finetune")
-    with open(os.path.join(out, "checkpoints", "finetune_from.json")) as f:
+    killed = ckpt.read_meta(ckpt.checkpoint_path(out, "finetune"))
+    with open(os.path.join(out, "finetune_from.json")) as f:
         killed_from = json.load(f)
     result = task.train(**kwargs)
     return out, result, killed, killed_from
@@ -248,13 +248,13 @@ def test_every_epoch_is_validated_snapshotted_and_the_best_named(selected_run):
 
 
 def test_fine_tuning_starts_from_the_best_stage2_snapshot_and_resumes_after_a_kill(selected_run):
-    from keras_au.models.wild import checkpoint as ckpt
     from keras_au.models.wild.selection import load_best
+    from keras_au.tasks import checkpoint as ckpt
 
     out, _, killed, killed_from = selected_run
     assert killed["epoch"] == 1  # the kill came after the first fine-tuning epoch was checkpointed
     assert killed_from == load_best(out)["best_stage2"]
-    done = ckpt.load_state(os.path.join(out, "checkpoints"), "finetune")
+    done = ckpt.read_meta(ckpt.checkpoint_path(out, "finetune"))
     assert done["epoch"] == 2 and done["history"]["loss"][0] == killed["history"]["loss"][0]  # resumed, not redone
     with open(os.path.join(out, "run.json")) as f:
         assert json.load(f)["finetune_from"] == killed_from

@@ -83,7 +83,7 @@ def test_run_directory_and_run_json(wild_run, info):
     assert info["source_au_ids"][:4] == [1, 2, 4, 6] and len(info["source_au_ids"]) == 12
     assert sum(info["au_weights"]) == pytest.approx(6.0, rel=1e-5)
     assert np.asarray(info["mean_landmarks"]).shape == (68, 2)
-    for name in ("model.weights.h5", "checkpoints/stage1.weights.h5", "checkpoints/stage2.weights.h5"):
+    for name in ("model.weights.h5", "checkpoint/stage1.npz", "checkpoint/stage2.npz"):
         assert os.path.isfile(os.path.join(wild_run, name)), name
     assert any(f.startswith("events") for _, _, fs in os.walk(os.path.join(wild_run, "logs", "stage2")) for f in fs)
 
