@@ -69,16 +69,6 @@ class Distribution:
             ds = ds.with_options(opts)
         return ds
 
-    def writable(self, out: str) -> str:
-        """Like :meth:`write_dir` without a ``with`` block: the scratch directory is removed at exit."""
-        if self.is_chief:
-            return out
-        import atexit
-
-        scratch = tempfile.mkdtemp(prefix=f"keras-au-{self.task_type}-{self.task_id}-")
-        atexit.register(shutil.rmtree, scratch, True)
-        return scratch
-
     @contextlib.contextmanager
     def write_dir(self, out: str) -> Iterator[str]:
         """``out`` on the chief; on other workers a scratch directory removed afterwards.

@@ -33,6 +33,8 @@ def test_an_option_the_family_does_not_take_is_refused_by_name():
     opts = wild.options_class.parse("wild", {"out": "x", "labeled_subjects": None, "demote_unlabeled": False})
     assert opts.out == "x" and not hasattr(opts, "labeled_subjects")
     assert "labeled_subjects" in rtatl.train_option_names() and "labeled_subjects" not in wild.train_option_names()
+    with pytest.raises(ValueError, match="rtatl evaluation does not take --snapshot"):
+        rtatl.evaluate("no-run", snapshot="best")
 
 
 def test_one_override_rule_for_both_families():

@@ -33,6 +33,7 @@ class Task:
     family: str = ""
     model_names: tuple[str, ...] = ()
     options_class: type[TrainOptions] = TrainOptions
+    evaluate_options: tuple[str, ...] = ("data", "fold", "figures", "json", "progress")
 
     # -- train -------------------------------------------------------------------------------------
     def train_option_names(self) -> list[str]:
@@ -57,9 +58,12 @@ class Task:
     # -- evaluate ----------------------------------------------------------------------------------
     def evaluate(self, run_dir: str, out: Optional[str] = None, **options) -> dict:
         """Scores of a run on its test split (or ``data``); writes ``<out>/scores.json`` (+ the family's plots)."""
+        unknown = sorted(k for k, v in options.items() if k not in self.evaluate_options and v is not None)
+        if unknown:
+            raise ValueError(f"{self.family} evaluation does not take {', '.join('--' + k for k in unknown)}")
         out = out or os.path.join(run_dir, "eval")
         os.makedirs(out, exist_ok=True)
-        scores = self.score(run_dir, out, **options)
+        scores = self.score(run_dir, out, **{k: v for k, v in options.items() if v is not None})
         path = os.path.join(out, "scores.json")
         files = scores.get("files", {})
         if isinstance(files, dict):

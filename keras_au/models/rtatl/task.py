@@ -173,6 +173,7 @@ class RTATLTask(Task):
     family = "rtatl"
     model_names = tuple(VARIANTS)
     options_class = RTATLTrainOptions
+    evaluate_options = (*Task.evaluate_options, "batch_size")
 
     def fit(self, run, opts: RTATLTrainOptions) -> dict:
         return _fit(run, opts)

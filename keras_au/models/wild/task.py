@@ -267,6 +267,7 @@ class WildTask(Task):
     family = "wild"
     model_names = (MODEL,)
     options_class = WildTrainOptions
+    evaluate_options = (*Task.evaluate_options, "snapshot")
 
     def fit(self, run, opts: WildTrainOptions) -> dict:
         return _fit(run, opts)
