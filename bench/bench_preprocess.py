@@ -21,24 +21,20 @@ import argparse
 import glob
 import json
 import os
-import platform
 import sys
 import tempfile
-import time
 
 import cv2
 import numpy as np
+from _common import ROOT, Timer, best_of, machine_info, results_path, write_results  # first: sets the import path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_au.data.schema import FaceRecord, to_example_bytes
+from keras_au.flow import TVL1Flow, TVL1Params
+from keras_au.flow.resolution import epe
+from keras_au.geometry import FaceDetector, align_face, load_image
+from keras_au.geometry.alignment import warp_image
 
-from keras_au.data.schema import FaceRecord, to_example_bytes  # noqa: E402
-from keras_au.flow import TVL1Flow, TVL1Params  # noqa: E402
-from keras_au.geometry import FaceDetector, align_face, load_image  # noqa: E402
-from keras_au.geometry.alignment import warp_image  # noqa: E402
-
-RESULTS = os.path.join(ROOT, "bench", "results", "preprocess.json")
+RESULTS = results_path("preprocess")
 
 
 def real_faces() -> list[np.ndarray]:
@@ -97,20 +93,9 @@ def jaw_drop_pair(face: np.ndarray, landmarks: np.ndarray, amplitude: float) -> 
     return {"prev": a.image, "next": nxt, "mask": mask, "true": float((amplitude * bump)[mask].mean())}
 
 
-def epe(flow: np.ndarray, ref: np.ndarray) -> float:
-    """Mean end-point difference between two flow fields (pixels)."""
-    return float(np.linalg.norm(flow.astype(np.float32) - ref, axis=2).mean())
-
-
 def timeit(fn, repeat: int) -> float:
-    """Fastest of ``repeat`` calls: the machine is shared, and the minimum is the least disturbed estimate."""
-    fn()  # warm-up (model loading, first-call allocations)
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    """Fastest wall time of ``repeat`` calls after a warm-up."""
+    return best_of(fn, repeat).wall
 
 
 def stage_bench(faces, detector, repeat: int) -> tuple[dict, dict]:
@@ -177,10 +162,10 @@ def end_to_end(
             root = os.path.join(workdir, f"bp4d-{sequences}")
             if not os.path.isdir(root):
                 write_layout(root, faces, detector, sequences, frames_per_seq)
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            rep = run_preprocess("bp4d", root, os.path.join(workdir, "out"), flow=flow, workers=workers, progress=False,
-                                 runner=runner, tvl1=tvl1)  # fmt: skip
-            wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+            with Timer(children=True) as t:  # Beam's worker processes are children
+                rep = run_preprocess("bp4d", root, os.path.join(workdir, "out"), flow=flow, workers=workers,
+                                     progress=False, runner=runner, tvl1=tvl1)
+            wall, cpu = t.wall, t.cpu
             assert rep["accounting_ok"] and rep["examples_written"] == rep["frames_read"], rep["skipped"]
             runs.append((rep["frames_read"], wall, cpu))
             shards = glob.glob(os.path.join(workdir, "out", "fold-*", "*.tfrecord.gz"))
@@ -234,14 +219,16 @@ def dask_end_to_end(
         client = Client(cluster)
         try:
             kw = dict(flow=True, progress=False, runner="dask", dask_address=cluster.scheduler_address, tvl1=tvl1)
-            t0, c0 = time.perf_counter(), worker_cpu(client)
-            run_preprocess("bp4d", roots[0], os.path.join(workdir, "out"), **kw)  # warm-up
-            warm_wall, warm_cpu = time.perf_counter() - t0, worker_cpu(client) - c0
+            c0 = worker_cpu(client)
+            with Timer() as warm:
+                run_preprocess("bp4d", roots[0], os.path.join(workdir, "out"), **kw)
+            warm_wall, warm_cpu = warm.wall, worker_cpu(client) - c0
             runs = []
             for root in roots:
-                t0, c0 = time.perf_counter(), worker_cpu(client)
-                rep = run_preprocess("bp4d", root, os.path.join(workdir, "out"), **kw)
-                runs.append((rep["frames_read"], time.perf_counter() - t0, worker_cpu(client) - c0))
+                c0 = worker_cpu(client)
+                with Timer() as t:
+                    rep = run_preprocess("bp4d", root, os.path.join(workdir, "out"), **kw)
+                runs.append((rep["frames_read"], t.wall, worker_cpu(client) - c0))
                 assert rep["accounting_ok"] and rep["examples_written"] == rep["frames_read"], rep["skipped"]
             rss = client.run(lambda: psutil.Process().memory_info().rss)
         finally:
@@ -265,14 +252,6 @@ def dask_end_to_end(
     return out
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process and its finished children (Beam's worker processes)."""
-    import resource
-
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 SECTIONS = ("stages", "flow_resolution", "end_to_end", "dask")
 
 
@@ -294,7 +273,7 @@ def main() -> int:
     detector = FaceDetector()
     faces = real_faces()
     repeat = 3 if args.quick else 10
-    t0, load_start = time.perf_counter(), os.getloadavg()[0]
+    machine, total = machine_info(), Timer().start()
     result = json.load(open(RESULTS)) if os.path.isfile(RESULTS) else {}
     if "stages" in only:
         stages, flow = stage_bench(faces, detector, repeat)
@@ -338,17 +317,9 @@ def main() -> int:
                 "marginal": e2e["no_flow"]["2"]["marginal_fps"],
             },
         }
-    result["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_avg_1m_start": load_start,
-        "load_avg_1m": os.getloadavg()[0],
-        "sections_run": only,
-    }
-    result["bench_s"] = round(time.perf_counter() - t0, 1)
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(result, f, indent=2)
+    result["sections_run"] = only
+    result["bench_s"] = round(total.elapsed(), 1)
+    write_results(RESULTS, result, machine)
     print(render(result))
     print(f"\nwritten {os.path.relpath(RESULTS, ROOT)}")
     return 0
@@ -399,8 +370,8 @@ def render(r: dict) -> str:
         )
     m = r["machine"]
     lines.append(
-        f"\nload average (1 min) {m['load_avg_1m_start']:.2f} at the start, {m['load_avg_1m']:.2f} at the end, "
-        f"on {m['cpus']} cores (sections run: {', '.join(m.get('sections_run', []))}); stage times are the fastest "
+        f"\nload average (1 min) {m['load_avg'][0]:.2f} at the start, {m['load_avg_end'][0]:.2f} at the end, "
+        f"on {m['cpus']} cores (sections run: {', '.join(r.get('sections_run', []))}); stage times are the fastest "
         "of several calls"
     )
     return "\n".join(lines)

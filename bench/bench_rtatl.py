@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from _common import Timer, machine_info, results_path, write_results  # first: sets the import path
 
 
 def synthetic_batch(trainer, batch_size: int, seed: int = 0) -> dict:
@@ -52,23 +49,20 @@ def bench_train(cfg, device: str, xla: bool, mixed: bool, batch_size: int, steps
     with tf.device(device):
         trainer = build_trainer(cfg, mixed=mixed, xla=xla)
         ds = tf.data.Dataset.from_tensors(synthetic_batch(trainer, batch_size)).repeat()
-        t0 = time.perf_counter()
-        trainer.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)  # trace + compile + warm-up
-        compile_s = time.perf_counter() - t0
-        t0, c0 = time.perf_counter(), time.process_time()
-        trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        with Timer() as first:
+            trainer.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0)  # trace + compile + warm-up
+        with Timer() as t:
+            trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
     # CPU seconds (all threads) per step: comparable between variants even on a machine others load
-    return {"examples_per_s": batch_size * steps / dt, "step_ms": 1000 * dt / steps, "first_call_s": compile_s,
-            "cpu_ms_per_step": 1000 * cpu / steps}
+    return {"examples_per_s": batch_size * steps / t.wall, "step_ms": 1000 * t.wall / steps,
+            "first_call_s": first.wall, "cpu_ms_per_step": 1000 * t.cpu / steps}
 
 
 def bench_variants(args) -> int:
     """One training-step row per Table 1 variant on the CPU, relative to Backbone^T at the same batch."""
-    import tensorflow as tf
-
     from keras_au.models.rtatl.config import VARIANTS, make_config
 
+    machine = machine_info()
     names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
     steps = args.steps or 3
     rows = []
@@ -84,11 +78,8 @@ def bench_variants(args) -> int:
     for r in rows:
         r["relative_cpu"] = r["cpu_ms_per_step"] / base["cpu_ms_per_step"]
         print(f"{r['variant']:11s} {r['step_ms']:9.0f} {r['cpu_ms_per_step']:9.0f} {r['relative_cpu']:9.2f}")
-    out = os.path.join(os.path.dirname(args.out), "rtatl_variants.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump({"preset": args.preset, "batch": args.batch_size, "steps": steps, "cpus": os.cpu_count(),
-                   "load_average": os.getloadavg(), "tensorflow": tf.__version__, "rows": rows}, f, indent=2)
+    out = write_results(os.path.join(os.path.dirname(args.out), "rtatl_variants.json"),
+                        {"preset": args.preset, "batch": args.batch_size, "steps": steps, "rows": rows}, machine)
     print(f"wrote {out}")
     return 0
 
@@ -101,6 +92,7 @@ def bench_scaling(args) -> int:
     from keras_au.models.rtatl.config import make_config
     from keras_au.models.rtatl.task import build_trainer
 
+    machine = machine_info()
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in gpus] if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
     counts = sorted({n for n in (1, 2, 4, 8, len(devices)) if n <= len(devices)})
@@ -115,14 +107,13 @@ def bench_scaling(args) -> int:
         glob = args.batch_size * n
         trainer = build_trainer(cfg, mixed=args.mixed_precision, xla=xla, dist=dist)
         ds = tf.data.Dataset.from_tensors(synthetic_batch(trainer, glob)).repeat()
-        t0 = time.perf_counter()
-        trainer.fit(ds, epochs=1, steps_per_epoch=args.warmup, verbose=0)
-        first = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
-        dt = time.perf_counter() - t0
+        with Timer() as first:
+            trainer.fit(ds, epochs=1, steps_per_epoch=args.warmup, verbose=0)
+        with Timer() as t:
+            trainer.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
         rows.append({"replicas": n, "device": "gpu" if gpus else "cpu", "global_batch": glob,
-                     "examples_per_s": glob * steps / dt, "step_ms": 1000 * dt / steps, "first_call_s": first})
+                     "examples_per_s": glob * steps / t.wall, "step_ms": 1000 * t.wall / steps,
+                     "first_call_s": first.wall})
         print(rows[-1], flush=True)
     base = rows[0]["examples_per_s"]
     for r in rows:
@@ -136,15 +127,12 @@ def bench_scaling(args) -> int:
               f"{r['scaling']:8.2f}")
     if not gpus:
         print("GPU rows: not measured (no GPU visible)")
-    out = os.path.join(os.path.dirname(args.out), "rtatl_scaling.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump({"model": args.model, "preset": args.preset, "batch_per_replica": args.batch_size, "xla": xla,
-                   "mixed_precision": args.mixed_precision, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-                   "gpus": [d.name for d in gpus], "tensorflow": tf.__version__, "rows": rows,
-                   "gpu_rows": None if gpus else "not measured: no GPU lent",
-                   "goal": ">= 500 images/s on one H100-class GPU (paper preset), >= 0.9x linear to 2 GPUs"},
-                  f, indent=2)
+    out = write_results(os.path.join(os.path.dirname(args.out), "rtatl_scaling.json"),
+                        {"model": args.model, "preset": args.preset, "batch_per_replica": args.batch_size, "xla": xla,
+                         "mixed_precision": args.mixed_precision, "rows": rows,
+                         "gpu_rows": None if gpus else "not measured: no GPU lent",
+                         "goal": ">= 500 images/s on one H100-class GPU (paper preset), >= 0.9x linear to 2 GPUs"},
+                        machine)
     print(f"wrote {out}")
     return 0
 
@@ -161,11 +149,10 @@ def bench_inference(cfg, device: str, xla: bool, mixed: bool, batch_size: int, s
         fn = tf.function(lambda x: trainer.backbone(x, training=False), jit_compile=xla)
         for _ in range(warmup):
             fn(inputs).numpy()
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn(inputs).numpy()
-        dt = time.perf_counter() - t0
-    return {"faces_per_s": batch_size * steps / dt, "latency_ms": 1000 * dt / steps}
+        with Timer() as t:
+            for _ in range(steps):
+                fn(inputs).numpy()
+    return {"faces_per_s": batch_size * steps / t.wall, "latency_ms": 1000 * t.wall / steps}
 
 
 def main(argv=None) -> int:
@@ -187,7 +174,7 @@ def main(argv=None) -> int:
     p.add_argument("--variants", help="'all' or a comma list: CPU train-step cost per Table 1 variant vs backbone_t")
     p.add_argument("--distribute", choices=["mirrored"], help="replica-scaling rows under MirroredStrategy")
     p.add_argument("--cpu-replicas", type=int, metavar="N", help="with --distribute on CPU: N logical devices")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "rtatl.json"))
+    p.add_argument("--out", default=results_path("rtatl"))
     args = p.parse_args(argv)
 
     import tensorflow as tf
@@ -205,13 +192,13 @@ def main(argv=None) -> int:
 
     from keras_au.models.rtatl.config import make_config
 
-    gpus = tf.config.list_physical_devices("GPU")
     if args.variants:
         return bench_variants(args)
+    machine = machine_info()
     if args.device_check:
-        print(json.dumps({"tensorflow": tf.__version__, "cpus": os.cpu_count(),
-                          "gpus": [d.name for d in gpus]}, indent=2))
+        print(json.dumps(machine, indent=2))
         return 0
+    gpus = machine["gpus"]
     devices = []
     if args.device in ("cpu", "all"):
         devices.append("/CPU:0")
@@ -245,13 +232,9 @@ def main(argv=None) -> int:
         print(f"{r['what']:11s} {r['device'][1:4]:7s} {'on' if r['xla'] else 'off':4s} {r['batch']:5d} "
               f"{rate:9.1f} {ms:9.1f}")
     result = {"model": args.model, "preset": args.preset, "input_size": cfg.model.input_size, "roi_impl": args.roi_impl,
-              "mixed_precision": args.mixed_precision, "host": platform.node(), "cpus": os.cpu_count(),
-              "gpus": [d.name for d in gpus], "tensorflow": tf.__version__, "rows": rows,
+              "mixed_precision": args.mixed_precision, "rows": rows,
               "goal": "H100, paper preset, batch 32: >= 500 training images/s"}
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
+    print(f"wrote {write_results(args.out, result, machine)}")
     return 0
 
 

@@ -20,21 +20,15 @@ Prints a table and writes bench/results/serving.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from _common import Timer, best_of, load_avg, machine_info, results_path, write_results  # first: sets the import path
 
-import numpy as np  # noqa: E402
-
-RESULTS = os.path.join(ROOT, "bench", "results", "serving.json")
+RESULTS = results_path("serving")
 
 
 def matmul_roofline(n: int = 2048, repeats: int = 5) -> dict:
@@ -44,20 +38,12 @@ def matmul_roofline(n: int = 2048, repeats: int = 5) -> dict:
 
     a = tf.random.normal((n, n))
     b = tf.random.normal((n, n))
-    tf.matmul(a, b).numpy()
-    runs = [_timed(lambda: tf.matmul(a, b).numpy()) for _ in range(repeats)]
+    tf_best = best_of(lambda: tf.matmul(a, b).numpy(), repeats)
     an, bn = a.numpy(), b.numpy()
-    best_np = min(_timed(lambda: an @ bn)[0] for _ in range(repeats))
+    np_best = best_of(lambda: an @ bn, repeats, warmup=0)
     flop = 2 * n**3
-    return {"n": n, "tf_flops": flop / min(r[0] for r in runs), "tf_flops_per_cpu_s": flop / min(r[1] for r in runs),
-            "numpy_flops": flop / best_np}
-
-
-def _timed(fn) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one call."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - t0, time.process_time() - c0
+    return {"n": n, "tf_flops": flop / tf_best.wall, "tf_flops_per_cpu_s": flop / tf_best.cpu,
+            "numpy_flops": flop / np_best.wall}
 
 
 def faces_per_s(fn, images, landmarks, batch: int, min_seconds: float, max_calls: int = 50) -> tuple[float, float]:
@@ -66,11 +52,12 @@ def faces_per_s(fn, images, landmarks, batch: int, min_seconds: float, max_calls
     x = np.concatenate([images] * reps)[:batch]
     lm = np.concatenate([landmarks] * reps)[:batch]
     fn(x, lm)
-    calls, t0, c0 = 0, time.perf_counter(), time.process_time()
-    while calls < max_calls and (calls < 2 or time.perf_counter() - t0 < min_seconds):
-        fn(x, lm)
-        calls += 1
-    return batch * calls / (time.perf_counter() - t0), batch * calls / (time.process_time() - c0)
+    calls = 0
+    with Timer() as t:
+        while calls < max_calls and (calls < 2 or t.elapsed() < min_seconds):
+            fn(x, lm)
+            calls += 1
+    return batch * calls / t.wall, batch * calls / t.cpu
 
 
 def model_macs(export_dir: str) -> int | None:
@@ -160,9 +147,9 @@ class _RssSampler:
         return total
 
     def _run(self) -> None:
-        t0 = time.perf_counter()
+        clock = Timer().start()
         while not self._stop.wait(0.2):
-            self.samples.append((time.perf_counter() - t0, self.rss_mb()))
+            self.samples.append((clock.elapsed(), self.rss_mb()))
 
     def __enter__(self) -> "_RssSampler":
         self._thread.start()
@@ -207,16 +194,13 @@ def overlay_fps(model_dir: str, video: str, out_dir: str) -> dict:
 
     det = Detector(model_dir, batch_size=32)
     det.predict(np.stack([f.image for f in islice(frames(video), 40) if f.image is not None]))  # warm-up
-    t0 = time.perf_counter()
-    plain = det.predict_csv([video], os.path.join(out_dir, "plain.csv"), progress=False)
-    without = time.perf_counter() - t0
-    with _RssSampler() as rss:
-        t0 = time.perf_counter()
+    with Timer() as without:
+        plain = det.predict_csv([video], os.path.join(out_dir, "plain.csv"), progress=False)
+    with _RssSampler() as rss, Timer() as with_overlay:
         det.predict_csv([video], os.path.join(out_dir, "overlay.csv"), progress=False,
                         overlay=os.path.join(out_dir, "overlay.mp4"))
-        with_overlay = time.perf_counter() - t0
-    return {"frames": plain.frames, "fps_without_overlay": plain.frames / without,
-            "fps_with_overlay": plain.frames / with_overlay, "overlay_bytes": os.path.getsize(
+    return {"frames": plain.frames, "fps_without_overlay": plain.frames / without.wall,
+            "fps_with_overlay": plain.frames / with_overlay.wall, "overlay_bytes": os.path.getsize(
                 os.path.join(out_dir, "overlay.mp4")), "rss_mb_peak_per_quarter": rss.quarters()}
 
 
@@ -252,30 +236,26 @@ def _overlay_only(args) -> int:
     from serving.stand_in import write_stand_in_export
 
     tmp = tempfile.mkdtemp(prefix="bench_overlay_")
+    machine = machine_info()
     try:
         video = args.video or make_clip(os.path.join(tmp, "clip.avi"), args.frames)
         row = overlay_fps(write_stand_in_export(os.path.join(tmp, "small")), video, tmp)
         row["source"] = args.video or f"generated: {args.frames} frames 320x240"
         _print_overlay(row)
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        with open(RESULTS.replace(".json", "_overlay.json"), "w") as f:
-            json.dump(row, f, indent=2)
+        write_results(results_path("serving_overlay"), row, machine)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
 def _run(args, preset: str, min_s: float, tmp: str) -> int:
-    import tensorflow as tf
-
     from serving.backends import SavedModelBackend, TFLiteBackend
     from serving.faces import packaged_faces
     from serving.savedmodel import export_serving
     from serving.stand_in import write_stand_in_export
     from serving.tflite import VARIANTS, FaceArrays, export_tflite
 
-    result: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
-                                "python": platform.python_version(), "tensorflow": tf.__version__}}
+    machine, result = machine_info(), {}
 
     print("roofline: float32 matmul ...", flush=True)
     roof = matmul_roofline(1024 if args.quick else 2048)
@@ -346,7 +326,6 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
         result["video"]["bench_model_tflite_int8"] = video_fps(backends["tflite_int8"], video, tmp, "int8")
     print("predict with and without --overlay ...", flush=True)
     result["overlay"] = overlay_fps(small_dir, video, tmp)  # the small model: the overlay's own cost shows
-    result["machine"]["load_avg_at_end"] = os.getloadavg()
 
     print()
     print(f"Serving benchmark: {label}, {os.cpu_count()} CPU cores")
@@ -374,11 +353,8 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
             print(f"video {name:30s} {v['fps']:6.1f} frames/s ({v['faces']} faces / {v['frames']} frames, "
                   f"{v['detector_runs']} detector runs)")
     _print_overlay(result["overlay"])
-    print(f"load average start/end: {result['machine']['load_avg_at_start']} / {result['machine']['load_avg_at_end']}")
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"-> {RESULTS}")
+    print(f"load average start/end: {machine['load_avg']} / {load_avg()}")
+    print(f"-> {write_results(RESULTS, result, machine)}")
     return 0
 
 

@@ -12,28 +12,19 @@ Prints a table and writes bench/results/wild.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
-import time
 
+import keras
 import numpy as np
+import tensorflow as tf
+from _common import Timer, machine_info, results_path, write_results  # first: sets the import path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_au.models.wild import task
+from keras_au.models.wild.config import preset_config
+from keras_au.models.wild.inference import build_inference_model
+from keras_au.models.wild.network import WildNetwork
+from keras_au.models.wild.trainer import WildTrainer
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from keras_au.models.wild import task  # noqa: E402
-from keras_au.models.wild.config import preset_config  # noqa: E402
-from keras_au.models.wild.inference import build_inference_model  # noqa: E402
-from keras_au.models.wild.network import WildNetwork  # noqa: E402
-from keras_au.models.wild.trainer import WildTrainer  # noqa: E402
-
-RESULTS = os.path.join(ROOT, "bench", "results", "wild.json")
+RESULTS = results_path("wild")
 
 
 def random_batch(batch: int, size: int = 176) -> dict:
@@ -58,24 +49,23 @@ def speed(preset: str, steps: int) -> dict:
     trainer.build_optimizers()
     step = tf.function(trainer.train_step, autograph=False)
     batch = random_batch(cfg.batch_size)
-    t0 = time.perf_counter()
-    step(batch)
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(steps):
+    with Timer() as first:
         step(batch)
-    train_s = (time.perf_counter() - t0) / steps
+    with Timer() as train:
+        for _ in range(steps):
+            step(batch)
+    train_s = train.wall / steps
 
     model = build_inference_model(net)
     infer = tf.function(lambda x, l: model({"image": x, "landmarks": l}), autograph=False)
     x, lm = tf.random.uniform((32, 176, 176, 3), 0, 255), tf.zeros((32, 68, 2))
     infer(x, lm)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        infer(x, lm)
-    infer_s = (time.perf_counter() - t0) / steps
+    with Timer() as t:
+        for _ in range(steps):
+            infer(x, lm)
+    infer_s = t.wall / steps
     return {"preset": preset, "batch_size": cfg.batch_size, "network_input": cfg.input_size,
-            "first_step_s": first, "train_step_s": train_s,
+            "first_step_s": first.wall, "train_step_s": train_s,
             "train_pairs_per_s": cfg.batch_size / train_s, "inference_images_per_s": 32 / infer_s}
 
 
@@ -86,6 +76,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="ci preset only, 2 steps")
     args = ap.parse_args()
     presets, steps = (["ci"], 2) if args.quick else (args.presets, args.steps)
+    machine = machine_info()
 
     sizes = {v: task.summary(preset="paper", variant=v) for v in ("bl", "ml", "as")}
     print("paper size (176x176, 6 AUs)      params (M)   GFLOPs (MACs)")
@@ -98,15 +89,8 @@ def main() -> None:
     for r in rows:
         print(f"{r['preset']:8s}{r['batch_size']:6d}{r['network_input']:8d}{r['first_step_s']:12.1f}"
               f"{r['train_step_s']:9.3f}{r['train_pairs_per_s']:9.1f}{r['inference_images_per_s']:13.1f}")
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-                          "tensorflow": tf.__version__, "keras": keras.__version__},
-              "sizes": {v: {k: r[k] for k in ("training", "inference")} for v, r in sizes.items()},
-              "speed": rows}
-    with open(RESULTS, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"\nwrote {RESULTS}")
+    result = {"sizes": {v: {k: r[k] for k in ("training", "inference")} for v, r in sizes.items()}, "speed": rows}
+    print(f"\nwrote {write_results(RESULTS, result, machine)}")
 
 
 if __name__ == "__main__":

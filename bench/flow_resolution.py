@@ -10,11 +10,11 @@ far the reference itself is from a more converged TV-L1: differences below that 
 from __future__ import annotations
 
 import os
-import time
 from typing import Optional
 
 import cv2
 import numpy as np
+from _common import best_of  # first: sets the import path
 
 from keras_au.flow import TVL1Flow, TVL1Params
 from keras_au.flow.resolution import epe, model_view
@@ -75,13 +75,9 @@ def measure(path: str, detector: FaceDetector, count: int, settings=SETTINGS) ->
         flow = TVL1Flow(TVL1Params.parse(name))
         out, ts = [], []
         for a, b in pairs:
-            best = np.inf
-            for _ in range(2):
-                t0 = time.perf_counter()
-                target = flow.target(a, b)
-                best = min(best, time.perf_counter() - t0)
-            out.append(target.astype(np.float32))
-            ts.append(best)
+            last: list[np.ndarray] = []
+            ts.append(best_of(lambda: last.append(flow.target(a, b)), 2, warmup=0).wall)
+            out.append(last[-1].astype(np.float32))
         targets[name], times[name] = out, float(np.mean(ts))
     ref = targets[REFERENCE]
     ref48 = [model_view(r) for r in ref]

@@ -14,7 +14,7 @@ countermeasures to an identity shortcut: ``--geo`` (random anisotropic scale and
 ``--standardize`` (per-image standardisation), ``--identity-adversary L`` (a subject classifier behind a
 gradient-reversal layer of weight L on the pooled features). One thread, as one demo fold gets.
 
-    .venv/bin/python bench/identity_probe.py --data RECORDS [--split identity|clip] [--steps 600] [--size 96]
+    .venv/bin/python probes/identity_probe.py --data RECORDS [--split identity|clip] [--steps 600] [--size 96]
         [--geo] [--standardize] [--identity-adversary 0] [--lr 1e-3] [--seed 0]
 """
 
@@ -28,9 +28,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # this checkout's keras_au, not an installed one
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "identity_probe.jsonl")
+RESULTS = os.path.join(HERE, "results", "identity_probe.jsonl")
 
 
 def load(data: str, size: int) -> dict:
