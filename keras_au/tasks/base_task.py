@@ -58,12 +58,13 @@ class Task:
     # -- evaluate ----------------------------------------------------------------------------------
     def evaluate(self, run_dir: str, out: Optional[str] = None, **options) -> dict:
         """Scores of a run on its test split (or ``data``); writes ``<out>/scores.json`` (+ the family's plots)."""
-        unknown = sorted(k for k, v in options.items() if k not in self.evaluate_options and v is not None)
+        given = {k: v for k, v in options.items() if v is not None and not (k == "overrides" and not v)}
+        unknown = sorted(k for k in given if k not in self.evaluate_options)
         if unknown:
             raise ValueError(f"{self.family} evaluation does not take {', '.join('--' + k for k in unknown)}")
         out = out or os.path.join(run_dir, "eval")
         os.makedirs(out, exist_ok=True)
-        scores = self.score(run_dir, out, **{k: v for k, v in options.items() if v is not None})
+        scores = self.score(run_dir, out, **given)
         path = os.path.join(out, "scores.json")
         files = scores.get("files", {})
         if isinstance(files, dict):
