@@ -10,7 +10,7 @@ from keras_au.cli import CommandError
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.detector import Detector  # keras_au.Detector: the Python API and this command share one path
+    from keras_au.inference.detector import Detector  # keras_au.Detector: the Python API and this command share a path
 
     try:
         detector = Detector(args.model, batch_size=args.batch, all_faces=args.all_faces,
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(e)) from e
     model = detector.model
     if args.html:
-        from serving.atomic import check_writable
+        from keras_au.inference.atomic import check_writable
 
         _user_errors(check_writable, args.html)  # before a long run, not after it
     summary = _user_errors(detector.predict_csv, args.inputs, args.out, progress=not args.quiet,
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     info = summary.as_dict()
     info.update(model=model.path, backend=model.kind, csv=args.out, plot=args.plot, overlay=detector.last_overlay)
     if args.calibrate:
-        from serving.columns import calibrated_path
+        from keras_au.inference.columns import calibrated_path
 
         info["calibrated_csv"] = calibrated_path(args.out)
     if args.html:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _user_errors(fn, *args, **kwargs):
     """Bad inputs and unwritable outputs -> ``CommandError`` (message names the file), no traceback."""
-    from serving.atomic import OutputError
+    from keras_au.inference.atomic import OutputError
     from serving.results import ResultsError
 
     try:
