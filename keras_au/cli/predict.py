@@ -18,15 +18,16 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from e
     model = detector.model
+    if args.plot:
+        from serving.plot import plot_predictions  # before a long run: stops here when serving/ is missing
     if args.html:
         from keras_au.inference.atomic import check_writable
+        from serving.results_page import write_page
 
         _user_errors(check_writable, args.html)  # before a long run, not after it
     summary = _user_errors(detector.predict_csv, args.inputs, args.out, progress=not args.quiet,
                            calibrate=args.calibrate, overlay=args.overlay)
     if args.plot:
-        from serving.plot import plot_predictions
-
         plot_predictions(args.out, args.plot)
     info = summary.as_dict()
     info.update(model=model.path, backend=model.kind, csv=args.out, plot=args.plot, overlay=detector.last_overlay)
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
 
         info["calibrated_csv"] = calibrated_path(args.out)
     if args.html:
-        from serving.results_page import write_page
-
         info["html"] = _user_errors(write_page, args.out, args.html, overlay=args.overlay,
                                     calibrated_csv=info.get("calibrated_csv"))
     if args.json:
@@ -61,11 +60,10 @@ def run(args: argparse.Namespace) -> int:
 def _user_errors(fn, *args, **kwargs):
     """Bad inputs and unwritable outputs -> ``CommandError`` (message names the file), no traceback."""
     from keras_au.inference.atomic import OutputError
-    from serving.results import ResultsError
 
     try:
         return fn(*args, **kwargs)
-    except (FileNotFoundError, ValueError, ResultsError) as e:
+    except (FileNotFoundError, ValueError) as e:  # serving.results.ResultsError is a ValueError
         raise CommandError(str(e)) from e
     except OutputError as e:  # "cannot write PATH: why"
         raise CommandError(str(e)) from e
