@@ -22,9 +22,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: importing this module must not load TensorFlow
+    import tensorflow as tf
+
+RecordPath = Union[str, os.PathLike, "tf.Tensor"]
 
 IMAGE_SIZE = 200
 NUM_LANDMARKS = 68
@@ -138,7 +143,7 @@ def write_tfrecord(path: str, records: Iterable[FaceRecord | bytes], gzip: bool 
     return n
 
 
-def compression_type(path):
+def compression_type(path: RecordPath) -> Union[str, "tf.Tensor"]:
     """``"GZIP"`` for a ``.gz`` file, else ``""``; a path tensor (inside ``tf.data`` maps) gives a tensor."""
     if isinstance(path, (str, os.PathLike)):
         return "GZIP" if os.fspath(path).endswith(".gz") else ""
@@ -147,14 +152,14 @@ def compression_type(path):
     return tf.where(tf.strings.regex_full_match(path, ".*\\.gz"), "GZIP", "")
 
 
-def read_records(path):
+def read_records(path: RecordPath) -> "tf.data.TFRecordDataset":
     """A ``TFRecordDataset`` of one file, GZIP or plain by its name (a str or a path tensor)."""
     import tensorflow as tf
 
     return tf.data.TFRecordDataset(path, compression_type=compression_type(path))
 
 
-def first_example(files: Sequence[str]):
+def first_example(files: Sequence[str]) -> "tf.train.Example":
     """The first record of ``files[0]`` as a ``tf.train.Example``."""
     import tensorflow as tf
 
