@@ -183,11 +183,3 @@ def _scores(labels: np.ndarray, probs: np.ndarray, aus: Sequence[int], threshold
     out["mean_auc"] = None if np.all(np.isnan(auc)) else float(np.nanmean(auc))
     return out
 
-
-def __getattr__(name: str):
-    # The Keras metric lives in its own module so NumPy users never import TensorFlow.
-    if name == "AUF1Score":
-        from keras_au.au_f1_metric import AUF1Score
-
-        return AUF1Score
-    raise AttributeError(name)

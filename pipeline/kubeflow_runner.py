@@ -1,9 +1,9 @@
 """Compiles the pipeline for Kubeflow Pipelines v2 / Vertex AI (KubeflowV2DagRunner), offline.
 
 The Trainer's code is referenced by ``run_fn`` path (``pipeline.trainer.run_fn.run_fn``), so the
-container image must have keras-au installed (the same wheel: ``pipeline`` and ``serving`` ship in
-it); nothing is uploaded at compile time, which is what lets it compile without a cluster or
-cloud credentials. Paths in the config (data, pipeline root, serving dir) are used as given:
+container image must have keras-au installed and this checkout's ``pipeline/`` and ``serving/`` on
+``PYTHONPATH`` (the wheel ships the library only); nothing is uploaded at compile time, which is what
+lets it compile without a cluster or cloud credentials. Paths in the config (data, pipeline root, serving dir) are used as given:
 point them at storage the cluster can read (gs://...).
 """
 

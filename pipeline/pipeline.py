@@ -110,7 +110,7 @@ def create_pipeline(
     from pipeline.components.preprocess import Preprocess
     from pipeline.components.pusher import KerasAuPusher
     from pipeline.components.served_evaluator import ServedModelEvaluator
-    from serving.savedmodel import MODEL_NAME
+    from keras_au.inference.savedmodel import MODEL_NAME
 
     if trainer_code not in ("module_file", "run_fn"):
         raise ValueError(f"trainer_code must be module_file or run_fn, got {trainer_code!r}")

@@ -24,6 +24,7 @@ imageio-ffmpeg
 selenium
 pytest
 pytest-xdist
+import-linter
 dask[distributed]
 REQ
 # Start from the current pins: uv keeps them unless the new requirements force a change.

@@ -20,6 +20,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 echo "setup: installing the pinned set from requirements.txt (first time: several minutes)"
 "$VENV/bin/python" -m pip install -q -r requirements.txt
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
+# The package installs the keras_au library only; pipeline/ and serving/ run from this checkout, which the .pth
+# puts on the venv's path (so `keras-au pipeline ...` works from any folder).
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+pwd > "$site/keras_au_checkout.pth"
 rm -f "$VENV"/.keras-au-setup-*
 touch "$stamp"
 echo "setup: done ($key)"

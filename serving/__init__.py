@@ -1,15 +1,14 @@
-"""What leaves the training world: TF Serving SavedModels, TFLite, clients and ``keras-au predict``.
+"""Serving a model: TF Serving clients, a test double of its protocols, deployment assets and result pages.
 
-Everything here takes any model that follows the exported-model contract (``model.keras`` +
-``export.json``, see ``serving.export_info``), whatever its family:
+The model formats and the predictor they share with ``keras_au.Detector`` live in the library, in
+``keras_au.inference`` (SavedModel, TFLite, signatures, backends, media, tracking, predict, overlay); the
+modules of the same names here are aliases of those, kept for existing imports. What is only here:
 
-* ``serving.savedmodel`` / ``serving.signatures``: versioned SavedModel with ``serving_default``,
-  ``predict_landmarks`` and ``serve_bytes`` signatures on 200x200 aligned faces;
-* ``serving.tflite``: float32 / float16 / dynamic-range int8 / full-int8 variants and their parity;
-* ``serving.client``: REST and gRPC clients with timeouts and bounded retries;
+* ``serving.client``: REST and gRPC clients with timeouts and bounded retries (``serving.retry``,
+  ``serving.request``);
 * ``serving.testing``: an in-process double of TF Serving's protocols for tests (NOT TF Serving);
-* ``serving.predict``: detection/tracking -> alignment -> model -> CSV for images, folders and videos;
-* ``serving.overlay`` / ``serving.results_page``: the H.264 overlay video and the self-contained HTML results
-  page (``predict --overlay/--html``, ``keras-au view``);
+* ``serving.results`` / ``serving.results_page``: the self-contained HTML results page (``predict --html``,
+  ``keras-au view``); ``serving.plot``: the predictions plot; ``serving.faces`` / ``serving.stand_in``:
+  real aligned faces and a stand-in model for demos and tests;
 * ``serving/deploy``: models.config, batching.config, docker-compose and Kubernetes manifests.
 """

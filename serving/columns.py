@@ -1,19 +1,7 @@
-"""The ``predict`` CSV's columns (here, apart from ``serving.predict``, so readers of the CSV need no TensorFlow)."""
+"""Alias of ``keras_au.inference.columns`` (moved into the library; see serving/__init__.py)."""
 
-from __future__ import annotations
+import sys
 
-import os
-from typing import Sequence
+from keras_au.inference import columns
 
-BASE_COLUMNS = ("frame", "timestamp", "face_id", "success", "confidence", "bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")
-EXTRA_COLUMNS = ("source", "reason")
-
-
-def columns(au_names: Sequence[str]) -> list[str]:
-    return [*BASE_COLUMNS, *(f"{a}_p" for a in au_names), *(f"{a}_c" for a in au_names), *EXTRA_COLUMNS]
-
-
-def calibrated_path(out_csv: str) -> str:
-    """Where ``predict --calibrate`` writes the person-calibrated rows: ``<stem>_calibrated.csv`` beside the CSV."""
-    stem, ext = os.path.splitext(out_csv)
-    return f"{stem}_calibrated{ext or '.csv'}"
+sys.modules[__name__] = columns

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from keras_au.geometry import FaceDetector, align_face, load_image
-from serving.media import IMAGE_EXTENSIONS, expand_inputs
+from keras_au.inference.media import IMAGE_EXTENSIONS, expand_inputs
 
 
 def _align_all(images: Sequence[np.ndarray], detector: FaceDetector) -> tuple[list, list]:
@@ -25,7 +25,7 @@ def _align_all(images: Sequence[np.ndarray], detector: FaceDetector) -> tuple[li
 def aligned_faces_from_files(paths: Sequence[str], max_faces: int = 128):
     """Every detected face in the given images/folders, aligned (unreadable/faceless files are skipped)."""
     from keras_au.geometry import ImageError
-    from serving.tflite import FaceArrays
+    from keras_au.inference.tflite import FaceArrays
 
     files, _ = expand_inputs(paths)
     detector, images = FaceDetector(), []

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from serving.media import is_video
+from keras_au.inference.media import is_video
 
 MAX_PANELS = 8  # sources shown; the CSV has them all
 

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from serving.signatures import BYTES, DEFAULT, WITH_LANDMARKS
+from keras_au.inference.signatures import BYTES, DEFAULT, WITH_LANDMARKS
 
 
 def prepare_inputs(

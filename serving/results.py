@@ -12,10 +12,10 @@ from typing import Optional
 
 import numpy as np
 
-from serving.overlay import FRAME_REASONS
-from serving.columns import BASE_COLUMNS, EXTRA_COLUMNS
+from keras_au.inference.overlay import FRAME_REASONS
+from keras_au.inference.columns import BASE_COLUMNS, EXTRA_COLUMNS
 
-THRESHOLD = 0.5  # the CSV's AUxx_c threshold (serving.signatures.THRESHOLD)
+THRESHOLD = 0.5  # the CSV's AUxx_c threshold (keras_au.inference.signatures.THRESHOLD)
 
 
 class ResultsError(ValueError):
@@ -143,7 +143,7 @@ def au_table(df, au_names: list[str], fps: float, threshold: float = THRESHOLD) 
 
 def pick_video_source(results: Results, video: Optional[str]) -> str:
     """The CSV's video source the page shows: the one named like ``video``, else the only one."""
-    from serving.media import is_video
+    from keras_au.inference.media import is_video
 
     sources = [s for s in results.df["source"].unique() if is_video(s)]
     if not sources:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from serving.atomic import atomic_path, check_writable
+from keras_au.inference.atomic import atomic_path, check_writable
 from serving.results import (THRESHOLD, Results, ResultsError, au_table, check_calibrated, check_frame_count,
                              frame_rows, pick_video_source, read_results)
 
@@ -40,7 +40,7 @@ def write_page(csv_path: str, out_html: str, video: Optional[str] = None, overla
         check_calibrated(results, cal)
     shown = overlay or video
     if shown is None:
-        from serving.media import is_video
+        from keras_au.inference.media import is_video
 
         videos = [s for s in results.df["source"].unique() if is_video(s)]
         if len(videos) == 1 and os.path.isfile(videos[0]):
@@ -199,7 +199,7 @@ def _image_grid(results: Results) -> tuple[str, dict]:
     """A thumbnail (faces boxed) and a bar chart of each face's AU probabilities per image."""
     import plotly.graph_objects as go
 
-    from serving.media import is_video
+    from keras_au.inference.media import is_video
 
     df = results.df
     sources = [s for s in df["source"].unique() if not is_video(s)]

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from serving.export_info import MODEL_FILE, ExportInfo
+from keras_au.inference.export_info import MODEL_FILE, ExportInfo
 
 STAND_IN_NAME = "stand_in"
 

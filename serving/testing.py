@@ -33,7 +33,7 @@ from typing import Optional
 import grpc
 import numpy as np
 
-from serving.savedmodel import EXTRA_DIR, MODEL_NAME, SAVED_MODEL_PB, WARMUP_FILE, version_dirs
+from keras_au.inference.savedmodel import EXTRA_DIR, MODEL_NAME, SAVED_MODEL_PB, WARMUP_FILE, version_dirs
 
 HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 400,

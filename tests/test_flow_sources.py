@@ -8,7 +8,8 @@ import os
 import pytest
 
 from keras_au.data import schema
-from keras_au.data.input_pipeline import check_one_flow_source, flow_sources, fold_files
+from keras_au.data.input_pipeline import check_one_flow_source, fold_files
+from keras_au.data.record_scan import flow_sources
 from keras_au.models.rtatl import task
 from record_fixtures import aligned_real_faces, synthetic_flow
 

@@ -37,7 +37,7 @@ def test_shape_mismatch_raises():
 
 
 def test_streaming_keras_metric_agrees_with_numpy():
-    from keras_au.metrics import AUF1Score
+    from keras_au.au_f1_metric import AUF1Score
 
     rng = np.random.default_rng(0)
     y = rng.choice([0, 1, -1, 9, 999], size=(257, 5), p=[0.45, 0.35, 0.1, 0.05, 0.05])

@@ -61,7 +61,7 @@ def _rel(path: str, out: str) -> str:
 
 
 def _shortest_video(videos) -> str:
-    from serving.media import frame_count
+    from keras_au.inference.media import frame_count
 
     if not videos:
         raise CommandError("the sample holds no real video to predict on")
@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
         info.update(served_dir=version_dir, served_fold=served_fold)
 
     with stage("TFLite"):
-        from serving.savedmodel import read_serving_info
-        from serving.tflite import export_tflite, faces_from_records, format_report
+        from keras_au.inference.savedmodel import read_serving_info
+        from keras_au.inference.tflite import export_tflite, faces_from_records, format_report
 
         examples = summary["outputs"]["Preprocess"]["examples"]
         held_out = os.path.join(examples, f"Split-{split_name(served_fold)}")
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"TFLite conversion failed: {e}")
 
     with stage("predict"):
-        from serving.detector import Detector
+        from keras_au.inference.detector import Detector
         from serving.plot import plot_predictions
         from serving.results_page import write_page
 
@@ -223,7 +223,7 @@ def _export_unblessed(out: str, summary: dict, fold: int) -> str:
     TFLite and predict still show what the refused model does."""
     from tfx.utils import path_utils
 
-    from serving.savedmodel import export_serving
+    from keras_au.inference.savedmodel import export_serving
 
     model_uri = summary["outputs"][f"Trainer_fold{fold}"]["model"]
     target = os.path.join(out, "unblessed_model")

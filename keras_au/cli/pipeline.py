@@ -190,7 +190,10 @@ def add_held_out_flag(p: argparse.ArgumentParser, default: Optional[tuple[int, .
 
 def add_gate_flags(p: argparse.ArgumentParser) -> None:
     """The relative blessing bars (``pipeline.gate``); ``keras-au demo`` uses the same flags and defaults."""
-    from pipeline.gate import GateConfig as G  # pure Python: no TFX import
+    try:
+        from pipeline.gate import GateConfig as G  # pure Python: no TFX import
+    except ModuleNotFoundError:  # installed from the wheel: the command itself says it needs a checkout
+        return
 
     p.add_argument("--min-f1-gain", type=float, default=G.min_f1_gain, help="fold-mean macro F1 must beat the "
                    f"all-positive predictor's by this much (default {G.min_f1_gain})")

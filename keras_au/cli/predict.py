@@ -10,7 +10,7 @@ from keras_au.cli import CommandError
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.detector import Detector  # keras_au.Detector: the Python API and this command share one path
+    from keras_au.inference.detector import Detector  # keras_au.Detector: the Python API and this command share a path
 
     try:
         detector = Detector(args.model, batch_size=args.batch, all_faces=args.all_faces,
@@ -18,25 +18,24 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from e
     model = detector.model
+    if args.plot:
+        from serving.plot import plot_predictions  # before a long run: stops here when serving/ is missing
     if args.html:
-        from serving.atomic import check_writable
+        from keras_au.inference.atomic import check_writable
+        from serving.results_page import write_page
 
         _user_errors(check_writable, args.html)  # before a long run, not after it
     summary = _user_errors(detector.predict_csv, args.inputs, args.out, progress=not args.quiet,
                            calibrate=args.calibrate, overlay=args.overlay)
     if args.plot:
-        from serving.plot import plot_predictions
-
         plot_predictions(args.out, args.plot)
     info = summary.as_dict()
     info.update(model=model.path, backend=model.kind, csv=args.out, plot=args.plot, overlay=detector.last_overlay)
     if args.calibrate:
-        from serving.columns import calibrated_path
+        from keras_au.inference.columns import calibrated_path
 
         info["calibrated_csv"] = calibrated_path(args.out)
     if args.html:
-        from serving.results_page import write_page
-
         info["html"] = _user_errors(write_page, args.out, args.html, overlay=args.overlay,
                                     calibrated_csv=info.get("calibrated_csv"))
     if args.json:
@@ -60,12 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _user_errors(fn, *args, **kwargs):
     """Bad inputs and unwritable outputs -> ``CommandError`` (message names the file), no traceback."""
-    from serving.atomic import OutputError
-    from serving.results import ResultsError
+    from keras_au.inference.atomic import OutputError
 
     try:
         return fn(*args, **kwargs)
-    except (FileNotFoundError, ValueError, ResultsError) as e:
+    except (FileNotFoundError, ValueError) as e:  # serving.results.ResultsError is a ValueError
         raise CommandError(str(e)) from e
     except OutputError as e:  # "cannot write PATH: why"
         raise CommandError(str(e)) from e

@@ -8,7 +8,7 @@ from keras_au.cli import CommandError
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.savedmodel import export_serving
+    from keras_au.inference.savedmodel import export_serving
 
     try:
         path = export_serving(args.export_dir, args.out, model_name=args.name, version=args.version,

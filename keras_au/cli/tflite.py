@@ -8,12 +8,12 @@ import tempfile
 
 from keras_au.cli import CommandError
 
-# Same as serving.tflite.VARIANTS (not imported here: building the parser must not load TensorFlow).
+# Same as keras_au.inference.tflite.VARIANTS (not imported here: building the parser must not load TensorFlow).
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8")
 
 
 def _faces(args, info):
-    from serving.tflite import FaceArrays, faces_from_records
+    from keras_au.inference.tflite import FaceArrays, faces_from_records
 
     if args.records:
         return faces_from_records(args.records, info, args.max_faces)
@@ -29,8 +29,8 @@ def _faces(args, info):
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.savedmodel import MODEL_FILE, export_serving, read_serving_info, resolve_version_dir
-    from serving.tflite import format_report, export_tflite
+    from keras_au.inference.savedmodel import MODEL_FILE, export_serving, read_serving_info, resolve_version_dir
+    from keras_au.inference.tflite import format_report, export_tflite
 
     try:
         with tempfile.TemporaryDirectory() as tmp:

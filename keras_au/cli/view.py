@@ -10,8 +10,8 @@ from keras_au.cli import CommandError
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.atomic import OutputError
-    from serving.columns import calibrated_path
+    from keras_au.inference.atomic import OutputError
+    from keras_au.inference.columns import calibrated_path
     from serving.results import ResultsError
     from serving.results_page import write_page
 

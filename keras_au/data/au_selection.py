@@ -11,16 +11,13 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from keras_au.data.schema import first_example
+
 
 def record_au_ids(files: Sequence[str]) -> tuple[int, ...]:
     """AU numbers of the labels in the first record."""
-    if not files:
-        raise ValueError("no record files given")
-    comp = "GZIP" if files[0].endswith(".gz") else ""
-    for raw in tf.data.TFRecordDataset(files[:1], compression_type=comp).take(1):
-        ex = tf.train.Example.FromString(raw.numpy())
-        return tuple(int(a) for a in ex.features.feature["au_ids"].int64_list.value)
-    raise ValueError(f"{files[0]} holds no records")
+    ids = first_example(files).features.feature["au_ids"].int64_list.value
+    return tuple(int(a) for a in ids)
 
 
 def au_positions(record_aus: Sequence[int], aus: Sequence[int]) -> list[int]:

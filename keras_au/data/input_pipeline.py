@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from keras_au.data import schema
 from keras_au.data.flip import FLIP_PERMUTATION
+from keras_au.data.schema import peek_num_aus  # noqa: F401  (callers import it from here too)
 
 Pattern = Union[str, Sequence[str]]
 
@@ -68,23 +69,6 @@ def fold_files(data_dir: str, folds: Sequence[int]) -> list[str]:
     return list_files([os.path.join(data_dir, f"fold-{k}", "*.tfrecord*") for k in folds])
 
 
-def peek_num_aus(files: Sequence[str]) -> int:
-    """Number of AU labels per record, from the first record."""
-    ds = tf.data.TFRecordDataset(files[:1], compression_type=_compression(files[0]))
-    for raw in ds.take(1):
-        ex = tf.train.Example.FromString(raw.numpy())
-        return len(ex.features.feature["au_labels"].int64_list.value)
-    raise ValueError(f"{files[0]} holds no records")
-
-
-def flow_sources(files: Sequence[str]) -> dict[str, int]:
-    """Records with a flow target per TV-L1 source, ``"<preset>@<side>px"`` -> count (no image decoding).
-    Records written before provenance was recorded count as ``"unrecorded"``."""
-    from keras_au.data.record_scan import scan_records
-
-    return scan_records(files, progress=False).flow_sources
-
-
 def check_one_flow_source(counts: dict[str, int], allow_mixed: bool = False) -> None:
     """Refuses flow targets from more than one TV-L1 source: a model must never train on a mix unknowingly."""
     if len(counts) > 1 and not allow_mixed:
@@ -93,8 +77,8 @@ def check_one_flow_source(counts: dict[str, int], allow_mixed: bool = False) -> 
                          "with one --flow-preset, or pass --set allow_mixed_flow=true to train on the mix")
 
 
-def _compression(path: str) -> str:
-    return "GZIP" if path.endswith(".gz") else ""
+# keras_au/models/rtatl/task.py still imports the old private name.
+_compression = schema.compression_type
 
 
 def parse_and_augment(serialized: tf.Tensor, cfg: InputConfig, num_aus: int, seed=None) -> dict:
@@ -172,7 +156,7 @@ def build_dataset(cfg: InputConfig, batched: bool = True) -> tf.data.Dataset:
     if cfg.training:
         ds = ds.shuffle(len(files), seed=cfg.seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
-        lambda p: tf.data.TFRecordDataset(p, compression_type=tf.where(tf.strings.regex_full_match(p, ".*\\.gz"), "GZIP", "")),
+        schema.read_records,
         cycle_length=min(4, len(files)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=cfg.seed is not None,

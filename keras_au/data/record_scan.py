@@ -43,19 +43,13 @@ def scan_records(files: Sequence[str], num_aus: Optional[int] = None, progress: 
     import tensorflow as tf
     from tqdm import tqdm
 
-    from keras_au.data.input_pipeline import peek_num_aus
-
     files = list(files)
     if not files:
         return RecordScan(np.zeros((0, num_aus or 0), np.int64))
-    num_aus = peek_num_aus(files) if num_aus is None else int(num_aus)
+    num_aus = schema.peek_num_aus(files) if num_aus is None else int(num_aus)
     spec = {k: v for k, v in schema.feature_spec(num_aus).items() if k in SCAN_KEYS}
 
-    def read(path):
-        gzip = tf.strings.regex_full_match(path, ".*\\.gz")
-        return tf.data.TFRecordDataset(path, compression_type=tf.where(gzip, "GZIP", ""))
-
-    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(read).batch(1024)
+    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(schema.read_records).batch(1024)
     ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
     out = RecordScan(np.zeros((0, num_aus), np.int64))
     labels = []
@@ -74,3 +68,9 @@ def scan_records(files: Sequence[str], num_aus: Optional[int] = None, progress: 
     if labels:
         out.labels = np.concatenate(labels)
     return out
+
+
+def flow_sources(files: Sequence[str]) -> dict[str, int]:
+    """Records with a flow target per TV-L1 source, ``"<preset>@<side>px"`` -> count (no image decoding).
+    Records written before provenance was recorded count as ``"unrecorded"``."""
+    return scan_records(files, progress=False).flow_sources

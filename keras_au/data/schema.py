@@ -20,10 +20,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: importing this module must not load TensorFlow
+    import tensorflow as tf
+
+RecordPath = Union[str, os.PathLike, "tf.Tensor"]
 
 IMAGE_SIZE = 200
 NUM_LANDMARKS = 68
@@ -137,17 +143,47 @@ def write_tfrecord(path: str, records: Iterable[FaceRecord | bytes], gzip: bool 
     return n
 
 
+def compression_type(path: RecordPath) -> Union[str, "tf.Tensor"]:
+    """``"GZIP"`` for a ``.gz`` file, else ``""``; a path tensor (inside ``tf.data`` maps) gives a tensor."""
+    if isinstance(path, (str, os.PathLike)):
+        return "GZIP" if os.fspath(path).endswith(".gz") else ""
+    import tensorflow as tf
+
+    return tf.where(tf.strings.regex_full_match(path, ".*\\.gz"), "GZIP", "")
+
+
+def read_records(path: RecordPath) -> "tf.data.TFRecordDataset":
+    """A ``TFRecordDataset`` of one file, GZIP or plain by its name (a str or a path tensor)."""
+    import tensorflow as tf
+
+    return tf.data.TFRecordDataset(path, compression_type=compression_type(path))
+
+
+def first_example(files: Sequence[str]) -> "tf.train.Example":
+    """The first record of ``files[0]`` as a ``tf.train.Example``."""
+    import tensorflow as tf
+
+    if not files:
+        raise ValueError("no record files given")
+    for raw in read_records(files[0]).take(1):
+        return tf.train.Example.FromString(raw.numpy())
+    raise ValueError(f"{files[0]} holds no records")
+
+
+def peek_num_aus(files: Sequence[str]) -> int:
+    """Number of AU labels per record, from the first record."""
+    return len(first_example(files).features.feature["au_labels"].int64_list.value)
+
+
 def read_examples(pattern: str) -> list[dict]:
     """Parses every record matching ``pattern`` into plain Python/NumPy values (tests, tools)."""
     import glob
 
-    import tensorflow as tf
     from tensorflow.core.example import example_pb2
 
     out = []
     for path in sorted(glob.glob(pattern)):
-        comp = "GZIP" if path.endswith(".gz") else None
-        for raw in tf.data.TFRecordDataset(path, compression_type=comp).as_numpy_iterator():
+        for raw in read_records(path).as_numpy_iterator():
             ex = example_pb2.Example.FromString(raw)
             out.append({k: _value(f) for k, f in ex.features.feature.items()})
     return out

@@ -39,13 +39,13 @@ SCORES_FILE = "scores.json"
 
 def evaluate_export(export_dir: str, files: Sequence[str] | str, batch_size: int = 32, threshold: float = 0.5) -> dict:
     """Scores a ``keras-au export`` directory on TFRecords (see :func:`evaluate_backend`)."""
-    from serving.backends import KerasBackend
+    from keras_au.inference.backends import KerasBackend
 
     return evaluate_backend(KerasBackend(export_dir), files, batch_size, threshold)
 
 
 def evaluate_backend(model, files: Sequence[str] | str, batch_size: int = 32, threshold: float = 0.5) -> dict:
-    """Scores any ``serving.backends`` model (Keras export or served SavedModel: aligned 200x200 faces in,
+    """Scores any ``keras_au.inference.backends`` model (Keras export or served SavedModel: aligned 200x200 faces in,
     centre crop inside) on TFRecords; returns ``metrics.detection_report`` (F1, accuracy, AUC, the
     all-positive baseline) + ``examples`` and ``nonfinite_predictions``. No examples is not an error here:
     ``examples = 0`` is reported and the gate refuses to bless on it."""

@@ -3,7 +3,7 @@
 Why not the stock Pusher: it copies the Trainer's ``Format-Serving`` folder as it is, and that folder
 holds the inference-only Keras export (``model.keras`` + ``export.json``) the evaluator scores. TF
 Serving needs a SavedModel with named signatures that crop aligned faces and return AU names, which
-``serving.savedmodel.export_serving`` writes (next integer version, atomic rename, warm-up request).
+``keras_au.inference.savedmodel.export_serving`` writes (next integer version, atomic rename, warm-up request).
 The artifact records ``pushed``, ``pushed_destination`` and ``pushed_version`` like the stock Pusher.
 
 Each pushed version carries ``assets.extra/provenance.json`` (held-out fold, dataset, source model and
@@ -57,8 +57,8 @@ class KerasAuPusherSpec(ComponentSpec, validate=False):
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict, output_dict: dict, exec_properties: dict[str, Any]) -> None:
-        from serving.export_info import MODEL_FILE
-        from serving.savedmodel import MODEL_NAME, export_serving
+        from keras_au.inference.export_info import MODEL_FILE
+        from keras_au.inference.savedmodel import MODEL_NAME, export_serving
 
         blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])

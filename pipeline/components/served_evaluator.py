@@ -45,7 +45,7 @@ def version_folders(base: str) -> list[tuple[int, str]]:
 
 def read_provenance(version_dir: str) -> dict:
     """What the Pusher recorded about a version (``{}`` for versions written otherwise)."""
-    from serving.savedmodel import EXTRA_DIR
+    from keras_au.inference.savedmodel import EXTRA_DIR
 
     path = os.path.join(version_dir, EXTRA_DIR, PROVENANCE_FILE)
     try:
@@ -60,8 +60,8 @@ def evaluate_served(serving_dir: str, split_dirs: dict[int, str], batch_size: in
     """Scores the newest loadable served version on each fold's split; unusable versions are skipped."""
     from keras_au.data.input_pipeline import list_files, peek_num_aus
     from pipeline.components.au_evaluator import evaluate_backend
-    from serving.backends import SavedModelBackend
-    from serving.savedmodel import MODEL_NAME
+    from keras_au.inference.backends import SavedModelBackend
+    from keras_au.inference.savedmodel import MODEL_NAME
 
     base = os.path.join(serving_dir, MODEL_NAME)
     record: dict[str, Any] = {"serving_dir": serving_dir, "version": None, "skipped": []}

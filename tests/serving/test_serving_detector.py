@@ -27,12 +27,22 @@ def detector(version_dir):
 
 def test_import_keras_au_stays_light_and_detector_resolves_lazily():
     code = ("import sys, keras_au; assert 'serving' not in sys.modules and 'tensorflow' not in sys.modules; "
-            "from serving.detector import Detector; assert keras_au.Detector is Detector")
+            "from keras_au.inference.detector import Detector; assert keras_au.Detector is Detector; "
+            "assert 'serving' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
     import keras_au
 
     with pytest.raises(AttributeError):
         keras_au.NoSuchThing  # noqa: B018
+
+
+def test_old_serving_module_names_are_the_moved_modules():
+    import serving.predict
+    from serving.detector import Detector
+
+    from keras_au.inference import predict
+
+    assert serving.predict is predict and Detector.__module__ == "keras_au.inference.detector"
 
 
 def test_dataframe_has_the_csv_rows_of_keras_au_predict(detector, version_dir, media, tmp_path):

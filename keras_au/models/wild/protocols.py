@@ -77,11 +77,7 @@ def scan_subjects(files: Sequence[str], positions: Sequence[int]) -> dict[str, i
     spec = {"subject": tf.io.FixedLenFeature([], tf.string, default_value=""),
             "au_labels": schema.feature_spec(n_aus)["au_labels"]}
 
-    def read(path):
-        return tf.data.TFRecordDataset(path, compression_type=tf.where(
-            tf.strings.regex_full_match(path, ".*\\.gz"), "GZIP", ""))
-
-    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(read).batch(4096)
+    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(schema.read_records).batch(4096)
     ds = ds.map(lambda s: tf.io.parse_example(s, spec))
     out: dict[str, int] = {}
     for b in ds.as_numpy_iterator():
