@@ -22,6 +22,12 @@ class FlowHead(keras.layers.Layer):
         self.bn = batch_norm("bn1")
         self.up2 = layers.Conv2DTranspose(2, 4, strides=2, padding="same", dtype="float32", name="up2")
 
+    def build(self, input_shape):
+        self.up1.build(input_shape)
+        shape = self.up1.compute_output_shape(input_shape)
+        self.bn.build(shape)
+        self.up2.build(shape)
+
     def call(self, global_maps, training=None):
         return self.up2(ops.relu(self.bn(self.up1(global_maps), training=training)))
 

@@ -30,6 +30,14 @@ class PatchGenerator(keras.layers.Layer):
             self.norms.append(batch_norm(f"bn{i}"))
         self.out = layers.Conv2DTranspose(3, 4, strides=2, padding="same", name=f"up{len(self.widths)}")
 
+    def build(self, input_shape):
+        shape = (input_shape[0], 1, 1, input_shape[-1])
+        for conv, norm in zip(self.blocks, self.norms):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+        self.out.build(shape)
+
     def call(self, x, training=None):
         h = ops.reshape(x, (-1, 1, 1, x.shape[-1]))
         for conv, norm in zip(self.blocks, self.norms):
@@ -56,6 +64,13 @@ class PatchDiscriminator(keras.layers.Layer):
                       for i, w in enumerate(self.widths)]
         self.head = layers.Conv2D(self.outputs, self.patch_size // 16, padding="valid", dtype="float32",
                                   name=f"conv{len(self.widths)}")
+
+    def build(self, input_shape):
+        shape = input_shape
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.head.build(shape)
 
     def call(self, patches, training=None):
         h = ops.cast(patches, self.compute_dtype)
