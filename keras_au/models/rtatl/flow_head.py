@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.resnet import batch_norm
 
 
@@ -23,10 +24,7 @@ class FlowHead(keras.layers.Layer):
         self.up2 = layers.Conv2DTranspose(2, 4, strides=2, padding="same", dtype="float32", name="up2")
 
     def build(self, input_shape):
-        self.up1.build(input_shape)
-        shape = self.up1.compute_output_shape(input_shape)
-        self.bn.build(shape)
-        self.up2.build(shape)
+        build_chain([self.up1, self.bn, self.up2], input_shape)
 
     def call(self, global_maps, training=None):
         return self.up2(ops.relu(self.bn(self.up1(global_maps), training=training)))

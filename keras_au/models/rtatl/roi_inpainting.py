@@ -12,6 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.resnet import batch_norm
 
 
@@ -31,12 +32,8 @@ class PatchGenerator(keras.layers.Layer):
         self.out = layers.Conv2DTranspose(3, 4, strides=2, padding="same", name=f"up{len(self.widths)}")
 
     def build(self, input_shape):
-        shape = (input_shape[0], 1, 1, input_shape[-1])
-        for conv, norm in zip(self.blocks, self.norms):
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-            norm.build(shape)
-        self.out.build(shape)
+        chain = [layer for pair in zip(self.blocks, self.norms) for layer in pair] + [self.out]
+        build_chain(chain, (input_shape[0], 1, 1, input_shape[-1]))
 
     def call(self, x, training=None):
         h = ops.reshape(x, (-1, 1, 1, x.shape[-1]))
@@ -66,11 +63,7 @@ class PatchDiscriminator(keras.layers.Layer):
                                   name=f"conv{len(self.widths)}")
 
     def build(self, input_shape):
-        shape = input_shape
-        for conv in self.convs:
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
-        self.head.build(shape)
+        build_chain([*self.convs, self.head], input_shape)
 
     def call(self, patches, training=None):
         h = ops.cast(patches, self.compute_dtype)
