@@ -24,6 +24,12 @@ class AUHeads(keras.layers.Layer):
         self.global_fc = layers.Dense(self.num_aus, dtype="float32", name="global_fc")
 
     def build(self, au_features_shape=None, global_maps_shape=None):
+        if global_maps_shape is not None:
+            pooled = (None, global_maps_shape[-1])
+            if self.hidden is not None:
+                self.hidden.build(pooled)
+                pooled = (None, self.global_hidden)
+            self.global_fc.build(pooled)
         if au_features_shape is None:  # global head only: no per-AU RoI units
             return
         self.roi_kernel = self.add_weight(shape=(self.num_aus, self.dim), initializer="glorot_uniform",

@@ -44,6 +44,11 @@ class AURelationTransformer(keras.layers.Layer):
         self.drop = layers.Dropout(self.dropout)
 
     def build(self, tokens_shape):
+        for attention in (self.enc_attn, self.dec_self, self.dec_cross):
+            attention.build(tokens_shape, tokens_shape, tokens_shape)
+        for layer in (self.enc_norm1, self.enc_ffn, self.enc_norm2, self.dec_norm1, self.dec_norm2, self.dec_ffn,
+                      self.dec_norm3):
+            layer.build(tokens_shape)
         self.indicators = self.add_weight(
             shape=(self.num_aus, self.dim), initializer=keras.initializers.RandomNormal(stddev=1.0),
             name="au_indicators",

@@ -57,6 +57,10 @@ class ExemplarProjector(keras.layers.Layer):
         self.hidden = layers.Dense(self.dim, activation="relu", name="exemplar_hidden")
         self.out = layers.Dense(self.dim, dtype="float32", name="exemplar_out")
 
+    def build(self, input_shape):
+        self.hidden.build((None, input_shape[-1]))
+        self.out.build((None, self.dim))
+
     def call(self, global_maps):
         z = self.out(self.hidden(ops.mean(global_maps, axis=(1, 2))))
         return z / ops.sqrt(ops.maximum(ops.sum(z * z, axis=-1, keepdims=True), 1e-12))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.resnet import batch_norm
 
 
@@ -21,6 +22,9 @@ class FlowHead(keras.layers.Layer):
         self.up1 = layers.Conv2DTranspose(self.channels, 4, strides=4, padding="same", use_bias=False, name="up1")
         self.bn = batch_norm("bn1")
         self.up2 = layers.Conv2DTranspose(2, 4, strides=2, padding="same", dtype="float32", name="up2")
+
+    def build(self, input_shape):
+        build_chain([self.up1, self.bn, self.up2], input_shape)
 
     def call(self, global_maps, training=None):
         return self.up2(ops.relu(self.bn(self.up1(global_maps), training=training)))

@@ -25,6 +25,13 @@ class FPNFusion(keras.layers.Layer):
         self.smooth = layers.Conv2D(self.channels, 3, padding="same", use_bias=False, name="smooth")
         self.norm = batch_norm("smooth_bn")
 
+    def build(self, input_shape):
+        for lateral, shape in zip(self.laterals, input_shape):
+            lateral.build(shape)
+        fused = (*input_shape[0][:-1], self.channels)
+        self.smooth.build(fused)
+        self.norm.build(fused)
+
     def call(self, features, training=None):
         x = self.laterals[-1](features[-1])
         for i in range(self.levels - 2, -1, -1):

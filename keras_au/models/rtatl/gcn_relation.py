@@ -54,6 +54,13 @@ class AURelationGCN(keras.layers.Layer):
         self.dense = [layers.Dense(self.dim, use_bias=False, name=f"gcn_{i}") for i in range(self.num_layers)]
         self.norm = layers.LayerNormalization(epsilon=1e-5, name="norm")
 
+    def build(self, tokens_shape):
+        shape = tokens_shape
+        for dense in self.dense:
+            dense.build(shape)
+            shape = (*shape[:-1], self.dim)
+        self.norm.build(shape)
+
     def call(self, tokens, training=None):
         adj = ops.cast(self.adjacency, tokens.dtype)
         h = tokens

@@ -60,6 +60,10 @@ class JigsawHead(keras.layers.Layer):
         self.hidden = layers.Dense(self.hidden_units, activation="relu", name="jigsaw_hidden")
         self.fc = layers.Dense(self.permutations, dtype="float32", name="jigsaw_fc")
 
+    def build(self, input_shape):
+        self.hidden.build((None, TILES * input_shape[-1]))
+        self.fc.build((None, self.hidden_units))
+
     def call(self, tile_maps):
         pooled = ops.mean(tile_maps, axis=(1, 2))
         return self.fc(self.hidden(ops.reshape(pooled, (-1, TILES * pooled.shape[-1]))))

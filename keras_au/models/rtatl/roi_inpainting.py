@@ -12,6 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.resnet import batch_norm
 
 
@@ -29,6 +30,10 @@ class PatchGenerator(keras.layers.Layer):
             self.blocks.append(layers.Conv2DTranspose(w, 4, strides=2, padding="same", use_bias=False, name=f"up{i}"))
             self.norms.append(batch_norm(f"bn{i}"))
         self.out = layers.Conv2DTranspose(3, 4, strides=2, padding="same", name=f"up{len(self.widths)}")
+
+    def build(self, input_shape):
+        chain = [layer for pair in zip(self.blocks, self.norms) for layer in pair] + [self.out]
+        build_chain(chain, (input_shape[0], 1, 1, input_shape[-1]))
 
     def call(self, x, training=None):
         h = ops.reshape(x, (-1, 1, 1, x.shape[-1]))
@@ -56,6 +61,9 @@ class PatchDiscriminator(keras.layers.Layer):
                       for i, w in enumerate(self.widths)]
         self.head = layers.Conv2D(self.outputs, self.patch_size // 16, padding="valid", dtype="float32",
                                   name=f"conv{len(self.widths)}")
+
+    def build(self, input_shape):
+        build_chain([*self.convs, self.head], input_shape)
 
     def call(self, patches, training=None):
         h = ops.cast(patches, self.compute_dtype)

@@ -27,5 +27,8 @@ class RotationHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.fc = layers.Dense(NUM_ROTATIONS, dtype="float32", name="rotation_fc")
 
+    def build(self, input_shape):
+        self.fc.build((None, input_shape[-1]))
+
     def call(self, global_maps):
         return self.fc(ops.mean(global_maps, axis=(1, 2)))

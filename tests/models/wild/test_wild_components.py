@@ -127,20 +127,3 @@ def test_step_linear_decay_schedule():
     assert lrs[:4] == pytest.approx([1e-4] * 4)
     assert lrs[4:8] == pytest.approx([1e-4 * 2 / 3] * 4)
     assert lrs[8:] == pytest.approx([1e-4 / 3] * 4)
-    assert StepLinearDecay.from_config(sched.get_config()).get_config() == sched.get_config()
-
-
-def test_layers_serialise(cfg):
-    import keras
-
-    from keras_au.models.wild import (
-        AUDetector, BackgroundGenerator, DomainDiscriminator, FeatureExtractor, FeatureGenerator, LandmarkBranch,
-        LandmarkDiscriminator, LandmarkEncoder, Projector,
-    )
-
-    layers = [FeatureExtractor((8, 16), 48), LandmarkBranch((8, 16, 16, 32, 32), 32, 49, 48, 4, 3),
-              LandmarkEncoder(16), BackgroundGenerator(16, 16), FeatureGenerator(16, 16), LandmarkDiscriminator(16),
-              DomainDiscriminator(16), AUDetector(6, 8), Projector(16)]
-    for layer in layers:
-        clone = keras.layers.deserialize(keras.layers.serialize(layer))
-        assert type(clone) is type(layer) and clone.get_config() == layer.get_config()

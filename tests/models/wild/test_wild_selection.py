@@ -68,14 +68,13 @@ def test_domain_discriminator_gives_one_score_per_image_as_adld(size, output, ex
 
 
 def test_linear_schedule_decays_every_epoch_after_the_hold():
-    from keras_au.models.wild.lr_schedule import LinearDecay, make_schedule
+    from keras_au.models.wild.lr_schedule import make_schedule
 
     sched = make_schedule("linear", 1e-4, 10, 12, 4, 4)
     lrs = [float(sched(e * 10 + 5)) for e in range(12)]
     np.testing.assert_allclose(lrs[:4], 1e-4)
     np.testing.assert_allclose(lrs[4:], [1e-4 * (1 - k / 9) for k in range(1, 9)], rtol=1e-5)
     assert float(sched(10_000)) == pytest.approx(1e-4 / 9)  # never 0
-    assert LinearDecay.from_config(sched.get_config()).get_config() == sched.get_config()
 
 
 def test_paper_preset_defaults_are_the_paper_and_adld_choices():

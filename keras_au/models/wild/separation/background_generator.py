@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.wild.conv_block import ConvBlock
 
 
@@ -22,10 +23,7 @@ class BackgroundGenerator(keras.layers.Layer):
         self.blocks = [ConvBlock(w, norm="instance", name=f"block{i + 1}") for i, w in enumerate(widths)]
 
     def build(self, input_shape):
-        shape = input_shape
-        for b in self.blocks:
-            b.build(shape)
-            shape = b.compute_output_shape(shape)
+        build_chain(self.blocks, input_shape)
 
     def call(self, features):
         x = features

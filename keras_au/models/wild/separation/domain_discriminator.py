@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.wild.conv_block import ConvBlock
 
 
@@ -28,10 +29,7 @@ class DomainDiscriminator(keras.layers.Layer):
         self.score = keras.layers.Conv2D(1, 1, name="score") if scores == "patch" else None
 
     def build(self, input_shape):
-        shape = input_shape
-        for b in self.blocks:
-            b.build(shape)
-            shape = b.compute_output_shape(shape)
+        shape = build_chain(self.blocks, input_shape)
         if self.score is None:  # the kernel size depends on the input map: known only now
             self.score = keras.layers.Conv2D(1, (int(shape[1]), int(shape[2])), padding="valid", name="score")
         self.score.build(shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.wild.conv_block import ConvBlock
 
 
@@ -19,11 +20,7 @@ class LandmarkDiscriminator(keras.layers.Layer):
         self.out = keras.layers.Conv2D(num_landmarks, 3, padding="same", name="response")
 
     def build(self, input_shape):
-        shape = input_shape
-        for b in self.blocks:
-            b.build(shape)
-            shape = b.compute_output_shape(shape)
-        self.out.build(shape)
+        build_chain([*self.blocks, self.out], input_shape)
 
     def call(self, background):
         x = background

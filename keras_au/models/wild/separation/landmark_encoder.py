@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_au.models.layer_chain import build_chain
 from keras_au.models.wild.conv_block import ConvBlock
 
 
@@ -31,11 +32,7 @@ class LandmarkEncoder(keras.layers.Layer):
         self.response = keras.layers.Conv2D(num_landmarks, 3, padding="same", name="response")
 
     def build(self, input_shape):
-        shape = input_shape
-        for b in self.blocks:
-            b.build(shape)
-            shape = b.compute_output_shape(shape)
-        self.response.build(shape)
+        build_chain([*self.blocks, self.response], input_shape)
 
     def call(self, features):
         x = features
