@@ -9,7 +9,7 @@ seconds because only these keys are parsed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -38,22 +38,34 @@ class RecordScan:
         return self.landmark_sum / self.landmark_count - offset
 
 
+def parse_keys(files: Sequence[str], keys: Sequence[str], num_aus: Optional[int] = None,
+               batch_size: int = 1024) -> Iterator[dict]:
+    """Batches of the named small keys of every record in ``files`` (GZIP or plain) as NumPy arrays, without
+    decoding images or flow: the one record scanner that every "before training" check uses."""
+    import tensorflow as tf
+
+    files = list(files)
+    if not files:
+        return
+    if num_aus is None:
+        num_aus = schema.peek_num_aus(files) if "au_labels" in keys else 0
+    spec = {k: v for k, v in schema.feature_spec(int(num_aus)).items() if k in keys}
+    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(schema.read_records).batch(batch_size)
+    ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
+    yield from ds.as_numpy_iterator()
+
+
 def scan_records(files: Sequence[str], num_aus: Optional[int] = None, progress: bool = True) -> RecordScan:
     """Scans ``files`` (GZIP or plain TFRecords); ``num_aus`` defaults to the first record's label count."""
-    import tensorflow as tf
     from tqdm import tqdm
 
     files = list(files)
     if not files:
         return RecordScan(np.zeros((0, num_aus or 0), np.int64))
     num_aus = schema.peek_num_aus(files) if num_aus is None else int(num_aus)
-    spec = {k: v for k, v in schema.feature_spec(num_aus).items() if k in SCAN_KEYS}
-
-    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(schema.read_records).batch(1024)
-    ds = ds.map(lambda s: tf.io.parse_example(s, spec), num_parallel_calls=tf.data.AUTOTUNE)
     out = RecordScan(np.zeros((0, num_aus), np.int64))
     labels = []
-    batches = ds.as_numpy_iterator()
+    batches = parse_keys(files, SCAN_KEYS, num_aus)
     for b in tqdm(batches, desc="scanning records", unit="k records", disable=None if progress else True):
         labels.append(b["au_labels"])
         out.subjects.extend(s.decode() for s in b["subject"])

@@ -217,12 +217,16 @@ def test_labeled_subjects_checked_against_the_records(tiny_records, tmp_path, mo
     with pytest.raises(StudyError, match=r"labeled_subjects \[5\] exceed the 4 training subjects of fold 0"):
         check_labeled_subjects(tiny_records, [0], [2, 5])
 
-    class OldTask:  # a family whose train() would swallow labeled_subjects in **options
+    class NoFig4Task:  # a family whose typed options lack labeled_subjects (as the wild model's do)
         @staticmethod
-        def train(model="x", out="", **options):
+        def train_option_names():
+            return ["model", "out", "fold", "seed"]
+
+        @staticmethod
+        def train(**options):
             raise AssertionError("must not train")
 
-    monkeypatch.setattr(runner.registry, "task_module", lambda model: OldTask)
+    monkeypatch.setattr(runner.registry, "get_task", lambda model: NoFig4Task)
     grid = parse_grid({"variants": ["backbone_t"], "labeled_subjects": [2], "folds": [0]}, "g")
     with pytest.raises(StudyError, match=r"does not take \['labeled_subjects', 'demote_unlabeled'\]"):
         run_study(grid, tiny_records, str(tmp_path / "s"))

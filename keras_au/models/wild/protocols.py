@@ -68,19 +68,11 @@ class Splits:
 
 def scan_subjects(files: Sequence[str], positions: Sequence[int]) -> dict[str, int]:
     """subject -> number of its records with at least one known label among the model's AUs (no decoding)."""
-    import tensorflow as tf
-
-    from keras_au.data import schema
+    from keras_au.data.record_scan import parse_keys
     from keras_au.models.wild import data as wild_data
 
-    n_aus = len(wild_data.record_au_ids(files))
-    spec = {"subject": tf.io.FixedLenFeature([], tf.string, default_value=""),
-            "au_labels": schema.feature_spec(n_aus)["au_labels"]}
-
-    ds = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(schema.read_records).batch(4096)
-    ds = ds.map(lambda s: tf.io.parse_example(s, spec))
     out: dict[str, int] = {}
-    for b in ds.as_numpy_iterator():
+    for b in parse_keys(files, ("subject", "au_labels"), batch_size=4096):
         labeled = np.any(wild_data.select_aus(b["au_labels"], positions).numpy() >= 0, axis=1)
         for s, lab in zip(b["subject"].tolist(), labeled.tolist()):
             key = s.decode()
