@@ -39,10 +39,12 @@ class Task:
     def train_option_names(self) -> list[str]:
         return self.options_class.names()
 
-    def train(self, **kwargs) -> dict:
-        """Trains into ``out`` (resuming from its checkpoint unless ``resume=False``); returns a summary."""
+    def train(self, model: Optional[str] = None, **kwargs) -> dict:
+        """Trains ``model`` into ``out`` (resuming from its checkpoint unless ``resume=False``); returns a summary."""
         from keras_au.distribute import resolve
 
+        if model is not None:
+            kwargs["model"] = model
         opts = self.options_class.parse(self.family, kwargs)
         if self.model_names and opts.model not in self.model_names:
             raise ValueError(f"{opts.model!r} is not a {self.family} model ({', '.join(self.model_names)})")

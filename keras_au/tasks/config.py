@@ -68,7 +68,7 @@ def apply_overrides(cfg: Any, overrides: dict) -> Any:
         else:
             matches = [p for p in paths if p.rsplit(".", 1)[-1] == key]
             if len(matches) != 1:
-                why = "is ambiguous: " + ", ".join(matches) if matches else "is not a config field"
+                why = "is ambiguous: " + ", ".join(matches) if matches else "unknown config field"
                 raise ValueError(f"--set {key}: {why}")
             owner, f = paths[matches[0]]
         setattr(owner, f.name, _coerce(f, value))

@@ -193,9 +193,9 @@ def test_evaluate_reports_both_domains_and_landmark_error(wild_run, tmp_path, ca
     assert lm["faces"] == 6 and lm["skipped_no_landmarks"] == 2  # held-out fold: 8 faces, 2 without landmarks
     assert 0.0 < lm["landmark_branch_nme"] < 1.0 and 0.0 < lm["e_l_nme"] < 1.0
     assert res["landmark_error"]["target"]["skipped_no_landmarks"] == 3
-    for path in res["files"]:
+    for path in res["files"].values():
         assert os.path.getsize(path) > 0
-    with open(res["files"][0]) as f:
+    with open(res["files"]["scores"]) as f:
         assert json.load(f)["target"]["mean_f1"] == res["mean_f1"]
     err = task.landmark_error(wild_run, progress=False)
     assert err["landmark_branch_nme"] == pytest.approx(lm["landmark_branch_nme"], rel=1e-5)
