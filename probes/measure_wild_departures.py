@@ -92,7 +92,7 @@ def measure(run_dir: str, target: str) -> dict:
     from keras_au.models.wild import data as wild_data
     from keras_au.models.wild import task
 
-    net, cfg, info = task.load_network(run_dir, "final")
+    info, cfg, net = task.load_run(run_dir, "final")
     _, held, _ = wild_data.split_files(target, 0)
     pos = wild_data.au_positions(wild_data.record_au_ids(held), cfg.aus)
     batch = next(iter(wild_data.domain_stream(held, pos, 64, cfg.crop_size, training=False)))

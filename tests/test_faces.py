@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_au.geometry import FaceDetector, ImageError, decode_image, load_image
+from keras_au.geometry import ImageError, decode_image, load_image
 
 
 def _inside(points, box, margin=0.15):

@@ -98,10 +98,7 @@ CASES: dict[str, Case] = {
     # rtatl
     "RTATLBackbone": Case(lambda: _cls("RTATLBackbone")(**dataclasses.asdict(rtatl_config().model)),
                            rtatl_inputs),
-    "RTATLTrainer": Case(rtatl_trainer, rtatl_inputs, xfail=(
-        "a training-only wrapper, never saved as .keras (runs keep keras_au.tasks.checkpoint's .npz; export saves "
-        "the backbone): build_all(), not build(), creates its variables, and with build() delegating to it a "
-        "loaded trainer still predicts differently (measured, session 13)")),
+    "RTATLTrainer": Case(rtatl_trainer, rtatl_inputs),
     "FPNFusion": Case(_case("FPNFusion", 4),
                       lambda: ([rand(2, 16, 16, 4), rand(2, 8, 8, 4), rand(2, 4, 4, 4), rand(2, 2, 2, 4)],)),
     "RoIModules": Case(_case("RoIModules", 2, 4, 4, "split"), lambda: (rand(2, 4, 3, 3, 4),)),

@@ -35,6 +35,9 @@ def test_an_option_the_family_does_not_take_is_refused_by_name():
     assert "labeled_subjects" in rtatl.train_option_names() and "labeled_subjects" not in wild.train_option_names()
     with pytest.raises(ValueError, match="rtatl evaluation does not take --snapshot"):
         rtatl.evaluate("no-run", snapshot="best")
+    with pytest.raises(ValueError, match="rtatl export does not take --snapshot"):
+        rtatl.export("no-run", "out", snapshot="best")
+    assert rtatl.export_options == () and wild.export_options == ("path", "snapshot")
 
 
 def test_one_override_rule_for_both_families():

@@ -258,7 +258,7 @@ def write_report(out: str, info: dict) -> str:
         "## Per-fold F1 (%)",
         "",
         report_markdown(info["fold_report"]),
-        f"Files: [fold_report.md](fold_report.md), [fold_report.json](fold_report.json).",
+        "Files: [fold_report.md](fold_report.md), [fold_report.json](fold_report.json).",
         "",
         "## Pipeline",
         "",

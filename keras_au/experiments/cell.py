@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Optional
 
 from keras_au.jsonio import read_json, write_json
 

@@ -198,7 +198,7 @@ def domain_table(summary: dict, domain: str) -> list[str]:
 def markdown(summary: dict, settings: dict, title: str, description: str = "", records: list[dict] = (),
              domains: Optional[dict] = None) -> str:
     """``domains`` ({name: summary}, wild): one table per domain instead of the single Table 1 layout."""
-    rows, c = summary["rows"], summary["counts"]
+    c = summary["counts"]
     lines = [f"# Study `{title}`", ""]
     if description:
         lines += [description, ""]

@@ -11,20 +11,30 @@ registered by the model names it serves (``keras_au.models.registry``). The base
 * ``export``: ``model.keras`` + ``export.json`` with the keys every family shares; the family's
   ``inference`` supplies the model and its own keys.
 
-Each family supplies only what differs: its options, config, trainer, inputs, inference model and scores.
+Each family supplies only what differs: its options, config, trainer, inputs, inference model and scores. The
+four hooks (``fit``, ``score``, ``inference``, ``summary``) are plain functions of the family's modules, bound as
+static methods, so a family's Task class is a table of names and no delegating code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
 from keras_au.jsonio import write_json
 from keras_au.tasks.options import TrainOptions
 from keras_au.tasks.run_directory import RunDirectory
+
+
+class LoadedRun(NamedTuple):
+    """A trained run read back (each family's ``load_run``): ``run.json``, its config, the model with the weights."""
+
+    info: dict
+    config: Any
+    model: Any
 
 
 class Task:
@@ -34,6 +44,15 @@ class Task:
     model_names: tuple[str, ...] = ()
     options_class: type[TrainOptions] = TrainOptions
     evaluate_options: tuple[str, ...] = ("data", "fold", "figures", "json", "progress")
+    export_options: tuple[str, ...] = ()
+
+    def _given(self, what: str, options: dict, allowed: tuple[str, ...]) -> dict:
+        """The options actually given (None and empty overrides are "not given"); one it does not take is an error."""
+        given = {k: v for k, v in options.items() if v is not None and not (k == "overrides" and not v)}
+        unknown = sorted(k for k in given if k not in allowed)
+        if unknown:
+            raise ValueError(f"{self.family} {what} does not take {', '.join('--' + k for k in unknown)}")
+        return given
 
     # -- train -------------------------------------------------------------------------------------
     def train_option_names(self) -> list[str]:
@@ -60,10 +79,7 @@ class Task:
     # -- evaluate ----------------------------------------------------------------------------------
     def evaluate(self, run_dir: str, out: Optional[str] = None, **options) -> dict:
         """Scores of a run on its test split (or ``data``); writes ``<out>/scores.json`` (+ the family's plots)."""
-        given = {k: v for k, v in options.items() if v is not None and not (k == "overrides" and not v)}
-        unknown = sorted(k for k in given if k not in self.evaluate_options)
-        if unknown:
-            raise ValueError(f"{self.family} evaluation does not take {', '.join('--' + k for k in unknown)}")
+        given = self._given("evaluation", options, self.evaluate_options)
         out = out or os.path.join(run_dir, "eval")
         os.makedirs(out, exist_ok=True)
         scores = self.score(run_dir, out, **given)
@@ -84,7 +100,7 @@ class Task:
         """``<out>/model.keras`` (inference only) and ``<out>/export.json``."""
         from keras_au.au import au_labels
 
-        model, meta = self.inference(run_dir, **options)
+        model, meta = self.inference(run_dir, **self._given("export", options, self.export_options))
         os.makedirs(out, exist_ok=True)
         model.save(os.path.join(out, "model.keras"))
         aus = list(meta.pop("aus"))

@@ -99,3 +99,15 @@ def config_from_dict(cls: type, d: dict) -> Any:
         kwargs[f.name] = (config_from_dict(type(default), value) if dataclasses.is_dataclass(default)
                           else _coerce(f, value))
     return cls(**kwargs)
+
+
+class DictConfig:
+    """``to_dict`` / ``from_dict`` for a family's top-level dataclass config (keras-hub's rule: a config is its
+    constructor's kwargs, so a run's ``run.json`` rebuilds it)."""
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Any:
+        return config_from_dict(cls, d)

@@ -6,6 +6,7 @@ import contextlib
 from typing import Optional
 
 from keras_au.models.rtatl.config import RTATLConfig
+from keras_au.tasks.base_task import LoadedRun
 
 
 def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, xla: bool = False,
@@ -33,7 +34,7 @@ def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, 
     return trainer
 
 
-def load_run(run_dir: str):
+def load_run(run_dir: str) -> LoadedRun:
     """(run info, config, trainer with the latest checkpoint's model weights; float32, not compiled)."""
     from keras_au.models.registry import run_info
     from keras_au.tasks.checkpoint import checkpoint_path, load_state
@@ -42,4 +43,4 @@ def load_run(run_dir: str):
     cfg = RTATLConfig.from_dict(info["config"])
     trainer = build_trainer(cfg, compile=False)
     load_state(trainer, checkpoint_path(run_dir), groups=("model",))
-    return info, cfg, trainer
+    return LoadedRun(info, cfg, trainer)

@@ -15,8 +15,7 @@ import numpy as np
 
 from keras_au.au import dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
-from keras_au.tasks.config import (apply_overrides, build_preset, config_from_dict, config_to_dict,
-                                   register_preset)
+from keras_au.tasks.config import DictConfig, apply_overrides, build_preset, register_preset
 
 # Mean aligned 68-point shape (200x200 frame) of the two real faces the packages ship (scikit-image's
 # astronaut, matplotlib's Grace Hopper), aligned with keras_au.geometry.align_face. Used for RoIs when an
@@ -142,7 +141,7 @@ class TrainConfig:
 
 
 @dataclass
-class RTATLConfig:
+class RTATLConfig(DictConfig):
     model_name: str = "rtatl"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -163,12 +162,6 @@ class RTATLConfig:
     def pretext(self) -> Optional[str]:
         return VARIANTS[self.model_name].pretext
 
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RTATLConfig":
-        return config_from_dict(cls, d)
 
 
 @register_preset("rtatl", "paper")

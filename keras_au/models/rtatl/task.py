@@ -175,17 +175,10 @@ class RTATLTask(Task):
     options_class = RTATLTrainOptions
     evaluate_options = (*Task.evaluate_options, "batch_size")
 
-    def fit(self, run, opts: RTATLTrainOptions) -> dict:
-        return _fit(run, opts)
-
-    def score(self, run_dir: str, out: str, **options) -> dict:
-        return score(run_dir, out, **options)
-
-    def inference(self, run_dir: str, **options) -> tuple:
-        return _inference(run_dir)
-
-    def summary(self, **options) -> dict:
-        return summary(**options)
+    fit = staticmethod(_fit)
+    score = staticmethod(score)
+    inference = staticmethod(_inference)
+    summary = staticmethod(summary)
 
 
 TASK = RTATLTask()

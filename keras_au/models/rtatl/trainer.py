@@ -379,3 +379,13 @@ class RTATLTrainer(keras.Model):
 
     def get_config(self) -> dict:
         return {"config": self.config_dict, "name": self.name}
+
+    # Keras rebuilds a loaded model from its build config before it assigns the saved weights. The trainer's
+    # variables come from ``build_all`` (a traced training forward), not from an input shape, so the build
+    # config only records that it was built.
+    def get_build_config(self) -> dict:
+        return {"build_all": True}
+
+    def build_from_config(self, config: dict) -> None:
+        if config.get("build_all"):
+            self.build_all()

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from keras_au.au import dataset_aus
-from keras_au.tasks.config import apply_overrides, build_preset, config_from_dict, config_to_dict, register_preset
+from keras_au.tasks.config import DictConfig, apply_overrides, build_preset, register_preset
 
 VARIANTS = ("bl", "ml", "as")
 PRESETS = ("paper", "demo", "ci")
 
 
 @dataclass
-class WildConfig:
+class WildConfig(DictConfig):
     """Every knob of the model and its two training stages (constructor kwargs of the modules)."""
 
     # --- data
@@ -154,12 +154,6 @@ class WildConfig:
         """A copy with ``--set`` overrides applied (unknown names raise ``ValueError``), validated again."""
         return dataclasses.replace(apply_overrides(dataclasses.replace(self), changes))
 
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "WildConfig":
-        return config_from_dict(cls, d)
 
 
 @register_preset("wild", "paper")

@@ -9,6 +9,8 @@ from typing import Optional
 
 import numpy as np
 
+from keras_au.tasks.base_task import LoadedRun
+
 MODEL = "wild"
 
 
@@ -38,9 +40,9 @@ def resolve_weights(run_dir: str, info: dict, snapshot: Optional[str] = None) ->
     return {"snapshot": "file", "file": snapshot}
 
 
-def load_network(run_dir: str, snapshot: Optional[str] = None):
-    """The trained ``WildNetwork`` of a run directory (by default the best snapshot, see ``resolve_weights``),
-    with its config and run info (``info["loaded_weights"]`` says which weights)."""
+def load_run(run_dir: str, snapshot: Optional[str] = None) -> LoadedRun:
+    """(run info, config, the trained ``WildNetwork``) of a run directory: by default the best snapshot (see
+    ``resolve_weights``); ``info["loaded_weights"]`` says which weights."""
     from keras_au.models import registry
     from keras_au.models.wild.config import WildConfig
 
@@ -54,7 +56,7 @@ def load_network(run_dir: str, snapshot: Optional[str] = None):
     net = build_network(cfg)
     net.load_weights(chosen["file"])
     info["loaded_weights"] = chosen
-    return net, cfg, info
+    return LoadedRun(info, cfg, net)
 
 
 def _eval_split(run_dir: str, info: dict, domain: str, data: Optional[str], fold: Optional[int]) -> dict:
@@ -84,7 +86,7 @@ def landmark_error(run_dir: str, data: Optional[str] = None, progress: bool = Tr
     soft-argmax against the records' (dlib) landmarks; ``data`` defaults to the run's held-out source records."""
     from keras_au.models.wild.evaluation import landmark_report, predict_records
 
-    net, cfg, info = load_network(run_dir)
+    info, cfg, net = load_run(run_dir)
     preds = predict_records(net, progress=progress, **_eval_split(run_dir, info, "source", data, None))
     return landmark_report(preds, bool(cfg.au_centre_landmarks))
 
@@ -101,7 +103,7 @@ def score(run_dir: str, out: str, data: Optional[str] = None, fold: Optional[int
         bar_plot, format_table, landmark_report, make_predict_step, predict_records,
     )
 
-    net, cfg, info = load_network(run_dir, snapshot)
+    info, cfg, net = load_run(run_dir, snapshot)
     step = make_predict_step(net)
     tgt = predict_records(net, progress=progress, step=step, **_eval_split(run_dir, info, "target", data, fold))
     src = predict_records(net, progress=progress, step=step, **_eval_split(run_dir, info, "source", None, fold))

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 from keras_au.models.wild.config import make_config
-from keras_au.models.wild.scoring import MODEL, build_network, landmark_error, load_network, resolve_weights, score
+from keras_au.models.wild.scoring import MODEL, build_network, landmark_error, load_run, resolve_weights, score
 from keras_au.models.wild.summary import summary
 from keras_au.tasks import Task, TrainOptions
 
 __all__ = ["TASK", "WildTask", "WildTrainOptions", "train", "evaluate", "export", "summary", "landmark_error",
-           "load_network", "resolve_weights", "make_config", "build_network"]
+           "load_run", "resolve_weights", "make_config", "build_network"]
 
 
 def _optimizers(cfg, steps_per_epoch: int, finetune: bool = False):
@@ -245,7 +245,7 @@ def _inference(run_dir: str, path: Optional[str] = None, snapshot: Optional[str]
     and its export metadata."""
     from keras_au.models.wild.inference import build_inference_model
 
-    net, cfg, info = load_network(run_dir, snapshot)
+    info, cfg, net = load_run(run_dir, snapshot)
     if info.get("mean_landmarks") is None:
         raise ValueError(f"{run_dir}: no training record had landmarks, so export.json cannot hold mean_landmarks")
     path = path or cfg.export_path
@@ -268,19 +268,12 @@ class WildTask(Task):
     model_names = (MODEL,)
     options_class = WildTrainOptions
     evaluate_options = (*Task.evaluate_options, "snapshot")
+    export_options = ("path", "snapshot")
 
-    def fit(self, run, opts: WildTrainOptions) -> dict:
-        return _fit(run, opts)
-
-    def score(self, run_dir: str, out: str, **options) -> dict:
-        return score(run_dir, out, **options)
-
-    def inference(self, run_dir: str, path: Optional[str] = None, snapshot: Optional[str] = None,
-                  **options) -> tuple:
-        return _inference(run_dir, path, snapshot)
-
-    def summary(self, **options) -> dict:
-        return summary(**options)
+    fit = staticmethod(_fit)
+    score = staticmethod(score)
+    inference = staticmethod(_inference)
+    summary = staticmethod(summary)
 
 
 TASK = WildTask()

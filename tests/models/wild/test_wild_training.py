@@ -212,7 +212,7 @@ def test_export_round_trip_matches_the_inference_path(wild_run, tmp_path, wild_t
     assert meta["model"] == "wild" and meta["aus"] == [1, 2, 4, 6, 12, 17] and meta["input_size"] == 176
     assert np.asarray(meta["mean_landmarks"]).shape == (68, 2) and "G_st" in meta["path"]
     model = keras.saving.load_model(os.path.join(out, "model.keras"))
-    net, _, _ = task.load_network(wild_run)
+    net = task.load_run(wild_run).model
     _, held_out, _ = wild_data.split_files(wild_target, 0)
     pos = wild_data.au_positions(wild_data.record_au_ids(held_out), net.aus)
     batch = next(iter(wild_data.domain_stream(held_out, pos, 6, 176, training=False)))
