@@ -65,8 +65,8 @@ def model_macs(export_dir: str) -> int | None:
     try:
         import tensorflow as tf
 
+        from keras_au.inference.savedmodel import load_keras_export
         from keras_au.models.flops import count_macs
-        from serving.savedmodel import load_keras_export
     except ImportError:
         return None
     model, info = load_keras_export(export_dir)
@@ -117,7 +117,7 @@ class _ZeroModel:
 
 
 def video_fps(model, video: str, out_dir: str, name: str) -> dict:
-    from serving.predict import Predictor
+    from keras_au.inference.predict import Predictor
 
     summary = Predictor(model, batch_size=32).run([video], os.path.join(out_dir, f"{name}.csv"), progress=False)
     return {"fps": summary.fps, "frames": summary.frames, "faces": summary.faces,
@@ -186,11 +186,10 @@ def _children(pid: int) -> list[int]:
 def overlay_fps(model_dir: str, video: str, out_dir: str) -> dict:
     """``predict`` end to end on one video without and with ``--overlay`` (same model, same video, one run), and
     the process's resident memory over the overlay run (peak per quarter: flat = streamed)."""
-    from serving.detector import Detector
-
     from itertools import islice
 
-    from serving.media import frames
+    from keras_au.inference.detector import Detector
+    from keras_au.inference.media import frames
 
     det = Detector(model_dir, batch_size=32)
     det.predict(np.stack([f.image for f in islice(frames(video), 40) if f.image is not None]))  # warm-up
@@ -249,11 +248,11 @@ def _overlay_only(args) -> int:
 
 
 def _run(args, preset: str, min_s: float, tmp: str) -> int:
-    from serving.backends import SavedModelBackend, TFLiteBackend
+    from keras_au.inference.backends import SavedModelBackend, TFLiteBackend
+    from keras_au.inference.savedmodel import export_serving
+    from keras_au.inference.tflite import VARIANTS, FaceArrays, export_tflite
     from serving.faces import packaged_faces
-    from serving.savedmodel import export_serving
     from serving.stand_in import write_stand_in_export
-    from serving.tflite import VARIANTS, FaceArrays, export_tflite
 
     machine, result = machine_info(), {}
 

@@ -1,8 +1,8 @@
 """Serving a model: TF Serving clients, a test double of its protocols, deployment assets and result pages.
 
 The model formats and the predictor they share with ``keras_au.Detector`` live in the library, in
-``keras_au.inference`` (SavedModel, TFLite, signatures, backends, media, tracking, predict, overlay); the
-modules of the same names here are aliases of those, kept for existing imports. What is only here:
+``keras_au.inference`` (SavedModel, TFLite, signatures, backends, media, tracking, predict, overlay), imported
+from there by every caller. What is only here:
 
 * ``serving.client``: REST and gRPC clients with timeouts and bounded retries (``serving.retry``,
   ``serving.request``);

@@ -72,7 +72,7 @@ def _export(out: str, thresholds: np.ndarray | None) -> str:
     import keras
     from keras import layers
 
-    from serving.export_info import ExportInfo
+    from keras_au.inference.export_info import ExportInfo
 
     image = keras.Input((SIZE, SIZE, 3), name="image")
     lm = keras.Input((68, 2), name="landmarks")
@@ -187,9 +187,8 @@ def test_chance_is_not_pushed_better_becomes_next_version_worse_is_not_pushed(wo
 
 
 def test_nan_predictions_or_no_faces_never_bless(world):
-    from pipeline.components.au_evaluator import evaluate_export
-
     from keras_au.data import schema
+    from pipeline.components.au_evaluator import evaluate_export
 
     before = _versions(world)
     report, push = _gate_and_push(world, "nan")

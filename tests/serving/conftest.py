@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-
 from serving_media import AUS, VIDEO_FPS, video_frames
 
 
@@ -25,14 +24,14 @@ def serving_root(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def version_dir(stand_in_export, serving_root) -> str:
-    from serving.savedmodel import export_serving
+    from keras_au.inference.savedmodel import export_serving
 
     return export_serving(stand_in_export, serving_root)
 
 
 @pytest.fixture(scope="session")
 def keras_model(stand_in_export):
-    from serving.savedmodel import load_keras_export
+    from keras_au.inference.savedmodel import load_keras_export
 
     return load_keras_export(stand_in_export)
 
@@ -59,8 +58,8 @@ def fresh_double(double):
 @pytest.fixture(scope="session")
 def faces():
     """Real aligned faces (astronaut, Grace Hopper) with small shifts: FaceArrays of 8."""
+    from keras_au.inference.tflite import FaceArrays
     from serving.faces import packaged_faces
-    from serving.tflite import FaceArrays
 
     images, landmarks = packaged_faces(copies=4)
     return FaceArrays(images, landmarks)
@@ -104,9 +103,9 @@ def two_face_run(tmp_path_factory, stand_in_export, astronaut, grace_hopper) -> 
     """``keras-au predict --all-faces --calibrate --overlay --html`` on a real two-face clip (MJPG .avi, which
     Chromium cannot play: the page gets an H.264 overlay): the paths of everything it wrote."""
     import cv2
+    from serving_media import TWO_FACE_SIZE, two_face_frames
 
     from keras_au.cli import main
-    from serving_media import TWO_FACE_SIZE, two_face_frames
 
     root = tmp_path_factory.mktemp("two_faces")
     video = str(root / "two.avi")

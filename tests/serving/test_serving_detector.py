@@ -36,13 +36,16 @@ def test_import_keras_au_stays_light_and_detector_resolves_lazily():
         keras_au.NoSuchThing  # noqa: B018
 
 
-def test_old_serving_module_names_are_the_moved_modules():
-    import serving.predict
-    from serving.detector import Detector
+def test_serving_keeps_no_alias_of_the_moved_inference_modules():
+    """The inference stack lives in ``keras_au.inference`` only: no second import name for the same module."""
+    import importlib.util
 
-    from keras_au.inference import predict
+    import keras_au
+    from keras_au.inference.detector import Detector
 
-    assert serving.predict is predict and Detector.__module__ == "keras_au.inference.detector"
+    assert keras_au.Detector is Detector
+    for name in ("predict", "detector", "savedmodel", "tflite", "media", "backends"):
+        assert importlib.util.find_spec(f"serving.{name}") is None, name
 
 
 def test_dataframe_has_the_csv_rows_of_keras_au_predict(detector, version_dir, media, tmp_path):
@@ -70,7 +73,7 @@ def test_dataframe_has_the_csv_rows_of_keras_au_predict(detector, version_dir, m
 def test_numpy_arrays_images_and_clips(detector, astronaut, media, tmp_path):
     from skimage import data
 
-    from serving.media import frames
+    from keras_au.inference.media import frames
 
     by_file = detector.predict(os.path.join(media["images"], "astronaut.png"))
     clip = np.stack([f.image for f in frames(media["video"])][:12])  # the astronaut segment
@@ -119,8 +122,7 @@ def test_bad_model_path_and_empty_input_are_clear_errors(detector, tmp_path):
 
 
 def test_calibrate_removes_each_face_tracks_offset(detector, media):
-    from serving.media import frames
-
+    from keras_au.inference.media import frames
     from keras_au.person_calibration import calibrate_dataframe, logit
 
     clip = np.stack([f.image for f in frames(media["video"])][:12])

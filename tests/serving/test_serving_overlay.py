@@ -9,9 +9,9 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from serving_media import TWO_FACE_SEGMENTS, TWO_FACE_SIZE
 
 from keras_au.cli import main
-from serving_media import TWO_FACE_SEGMENTS, TWO_FACE_SIZE
 
 
 def _decode(path: str) -> tuple[dict, list[np.ndarray]]:
@@ -24,8 +24,8 @@ def _decode(path: str) -> tuple[dict, list[np.ndarray]]:
 
 
 def _bar_width(frame: np.ndarray, face_slot: int, au_index: int, n_aus: int, width: int = TWO_FACE_SIZE[0]) -> int:
-    """Filled pixels of one AU bar in the overlay panel beside a ``width`` px video (serving.overlay's layout)."""
-    from serving.overlay import HEAD_H, PANEL_W, ROW_H
+    """Filled pixels of one AU bar in the overlay panel beside a ``width`` px video (keras_au.inference.overlay's layout)."""
+    from keras_au.inference.overlay import HEAD_H, PANEL_W, ROW_H
 
     x0 = width + 8 + 42
     y = HEAD_H + face_slot * (HEAD_H + n_aus * ROW_H) + HEAD_H + au_index * ROW_H + ROW_H // 2
@@ -62,7 +62,7 @@ def test_overlay_is_h264_with_every_frame_boxes_landmarks_and_bars_of_the_csv(tw
 
 
 def test_draw_frame_bar_lengths_follow_the_probabilities(grace_hopper):
-    from serving.overlay import canvas_size, draw_frame
+    from keras_au.inference.overlay import canvas_size, draw_frame
 
     img = np.ascontiguousarray(grace_hopper[:300])
     aus = ["AU01", "AU12"]
@@ -93,7 +93,7 @@ def test_overlay_needs_one_video_and_checks_outputs_first(stand_in_export, media
 
 def test_detector_predict_overlay_on_a_numpy_clip(media, stand_in_export, tmp_path):
     import keras_au
-    from serving.media import frames
+    from keras_au.inference.media import frames
 
     clip = np.stack([f.image for f in frames(media["video"])][:16])
     det = keras_au.Detector(stand_in_export, batch_size=8)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_au.cli import main
-from serving.predict import columns
+from keras_au.inference.predict import columns
 
 AU_NAMES = [f"AU{a:02d}" for a in (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)]
 EXPECTED_COLUMNS = (["frame", "timestamp", "face_id", "success", "confidence", "bbox_x0", "bbox_y0", "bbox_x1",
@@ -54,8 +54,8 @@ def test_folder_of_images_with_faceless_and_corrupt_files(version_dir, media, tm
 
 def test_all_backends_agree_on_the_same_faces(version_dir, stand_in_export, media, tmp_path, capsys):
     """Export dir (Keras), serving version dir (SavedModel) and the fp32 TFLite give the same rows."""
+    from keras_au.inference.tflite import FaceArrays, export_tflite
     from serving.faces import packaged_faces
-    from serving.tflite import FaceArrays, export_tflite
 
     images = [os.path.join(media["images"], n) for n in ("astronaut.png", "hopper.jpg")]
     tfl = export_tflite(version_dir, str(tmp_path / "tfl"), ["fp32"], FaceArrays(*packaged_faces(copies=1)))

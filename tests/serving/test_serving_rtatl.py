@@ -28,7 +28,7 @@ def rtatl_export(tmp_path_factory) -> str:
 
 
 def test_rtatl_ci_export_through_serving_tflite_and_predict(rtatl_export, faces, astronaut, tmp_path, capsys):
-    from serving.savedmodel import load_keras_export
+    from keras_au.inference.savedmodel import load_keras_export
 
     serving_dir = str(tmp_path / "serving")
     assert main(["serving-export", rtatl_export, "--out", serving_dir]) == 0

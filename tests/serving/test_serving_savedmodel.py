@@ -11,11 +11,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from serving import savedmodel
-from serving.export_info import ExportInfo
-
 from serving_media import AUS
+
+from keras_au.inference import savedmodel
+from keras_au.inference.export_info import ExportInfo
 
 
 def _keras_probs(keras_model, images, landmarks_200):

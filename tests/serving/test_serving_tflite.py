@@ -8,7 +8,14 @@ import os
 import numpy as np
 import pytest
 
-from serving.tflite import VARIANTS, FaceArrays, TFLiteRunner, export_tflite, faces_from_records, format_report
+from keras_au.inference.tflite import (
+    VARIANTS,
+    FaceArrays,
+    TFLiteRunner,
+    export_tflite,
+    faces_from_records,
+    format_report,
+)
 
 # (max |p_tflite - p_savedmodel|, minimum decision agreement at 0.5): tight for float, loose for int8
 TOLERANCE = {"fp32": (1e-5, 1.0), "fp16": (5e-3, 0.95), "dynamic_int8": (0.05, 0.9), "int8": (0.1, 0.85)}
@@ -16,7 +23,7 @@ TOLERANCE = {"fp32": (1e-5, 1.0), "fp16": (5e-3, 0.95), "dynamic_int8": (0.05, 0
 
 @pytest.fixture(scope="module")
 def tflite_report(version_dir, tiny_records, tmp_path_factory):
-    from serving.savedmodel import read_serving_info
+    from keras_au.inference.savedmodel import read_serving_info
 
     info = read_serving_info(version_dir)
     faces = faces_from_records(tiny_records, info, max_samples=24)  # keras_au.data.input_pipeline, training=False
@@ -69,7 +76,7 @@ def test_int8_calibrates_from_given_arrays(version_dir, faces, tmp_path):
 
 
 def test_bad_inputs_are_refused(version_dir, tmp_path):
-    from serving.tflite import convert
+    from keras_au.inference.tflite import convert
 
     with pytest.raises(ValueError, match="representative"):
         convert(version_dir, "int8")
@@ -85,8 +92,8 @@ def test_unconvertible_ops_are_named_in_a_short_error(tmp_path):
     """A graph with an op TFLite has no builtin kernel for (a 6-D strided slice) fails with the op named."""
     import tensorflow as tf
 
-    from serving.signatures import IMAGES_SPEC, LANDMARKS_SPEC
-    from serving.tflite import convert
+    from keras_au.inference.signatures import IMAGES_SPEC, LANDMARKS_SPEC
+    from keras_au.inference.tflite import convert
 
     class SixD(tf.Module):
         @tf.function(input_signature=[IMAGES_SPEC, LANDMARKS_SPEC])
