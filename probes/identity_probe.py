@@ -45,16 +45,12 @@ def load(data: str, size: int) -> dict:
     spec = {k: v for k, v in schema.feature_spec(peek_num_aus(files)).items()
             if k in ("image", "au_labels", "au_ids", "subject", "sequence", "fold")}
 
-    def read(path):
-        return tf.data.TFRecordDataset(path, compression_type=tf.where(tf.strings.regex_full_match(path, ".*\\.gz"),
-                                                                       "GZIP", ""))
-
     def decode(e):
         im = tf.io.decode_jpeg(e["image"], channels=3)[4:196, 4:196]
         e["image"] = tf.cast(tf.round(tf.image.resize(im, (size, size), antialias=True)), tf.uint8)
         return e
 
-    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(read)
+    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(schema.read_records)
     ds = ds.map(lambda s: decode(tf.io.parse_single_example(s, spec)))
     cols = {k: [] for k in spec}
     for e in ds.as_numpy_iterator():

@@ -77,10 +77,6 @@ def check_one_flow_source(counts: dict[str, int], allow_mixed: bool = False) -> 
                          "with one --flow-preset, or pass --set allow_mixed_flow=true to train on the mix")
 
 
-# keras_au/models/rtatl/task.py still imports the old private name.
-_compression = schema.compression_type
-
-
 def parse_and_augment(serialized: tf.Tensor, cfg: InputConfig, num_aus: int, seed=None) -> dict:
     """One serialized Example -> one augmented example dict (unbatched)."""
     f = tf.io.parse_single_example(serialized, schema.feature_spec(num_aus))

@@ -16,14 +16,9 @@ MODEL_KEYS = ("image", "landmarks", "has_landmarks", "au_labels", "labeled", "fl
 
 def record_aus(files: list) -> tuple[int, ...]:
     """AU numbers stored in the first record (``au_ids``)."""
-    import tensorflow as tf
+    from keras_au.data.schema import first_example
 
-    from keras_au.data.input_pipeline import _compression
-
-    for raw in tf.data.TFRecordDataset(files[:1], compression_type=_compression(files[0])).take(1):
-        ex = tf.train.Example.FromString(raw.numpy())
-        return tuple(int(a) for a in ex.features.feature["au_ids"].int64_list.value)
-    raise ValueError(f"{files[0]} holds no records")
+    return tuple(int(a) for a in first_example(files).features.feature["au_ids"].int64_list.value)
 
 
 def flow_sources(cfg: RTATLConfig, train: RecordScan, unlabeled: Optional[RecordScan]) -> Optional[dict]:
