@@ -13,6 +13,7 @@ import shutil
 from types import SimpleNamespace
 
 import keras
+import pytest
 import numpy as np
 
 from keras_au.models import registry
@@ -120,3 +121,46 @@ def test_warm_start_file_choice():
     assert path is None and why.startswith("nothing blessed yet")
     path, _ = trainer.warm_start_file(off, {"warm_start": True})
     assert path == "/m/Format-Serving/warm_start/weights.npz"
+
+
+@pytest.mark.slow
+def test_pipeline_warm_starts_the_second_run_from_the_first_runs_blessed_model(tiny_raw, tmp_path, monkeypatch):
+    """Two `pipeline run --warm-start` runs (one held-out fold, bars that bless a chance model): the first
+    trains from the init, the second's Resolver finds the first's blessed model and starts from its weights."""
+    from keras_au.cli import build_parser
+    from keras_au.cli.pipeline import config_from_args
+    from pipeline.local_runner import run_local
+
+    args, extra = build_parser().parse_known_args([
+        "pipeline", "run", "--data", tiny_raw["bp4d"], "--root", str(tmp_path / "root"), "--model", "backbone_t",
+        "--preset", "ci", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "4", "--held-out", "0",
+        "--no-flow", "--warm-start", "--min-f1", "0", "--min-f1-gain", "-1", "--min-auc", "0", "--max-f1-drop", "1"])
+    args.extra = extra
+    cfg = config_from_args(args)
+    real = registry.task_module("backbone_t")
+
+    class Capturing:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def train(self, **kw):
+            return real.train(**kw, callbacks=[StepZero()])
+
+    monkeypatch.setattr(registry, "task_module", lambda name: Capturing())
+
+    def run() -> tuple[dict, dict, list]:
+        out = run_local(cfg)["outputs"]
+        with open(os.path.join(out["Trainer_fold0"]["model_run"], "run", "run.json")) as f:
+            return out, json.load(f)["warm_start"], StepZero.weights
+
+    first, record, init = run()
+    assert record is None  # nothing blessed yet: the init
+    from pipeline.components.pusher import read_push
+
+    assert read_push(first["KerasAuPusher"]["pushed_model"])["pushed"]
+    blessed = os.path.join(first["Trainer_fold0"]["model"], "Format-Serving", "warm_start", "weights.npz")
+
+    second, record, start = run()
+    assert record["loaded"] and record["from"] == blessed, record
+    assert _same(start, _saved(blessed)) and not _same(start, init)
+    assert second["Trainer_fold0"]["model"] != first["Trainer_fold0"]["model"]
