@@ -52,7 +52,7 @@ class PipelineConfig:
     batch_size: Optional[int] = None
     seed: int = 0
     overrides: dict = field(default_factory=dict)
-    init: Optional[str] = None  # the backbone's initial weights (keras-au train --init); None: the task's default
+    init: str | None = None  # the backbone's initial weights (keras-au train --init); None: the task's default
     # Continuous training: every Trainer starts from the latest blessed model (a Resolver with TFX's
     # LatestBlessedModelStrategy feeds its base_model); nothing blessed yet -> from ``init``.
     warm_start: bool = False

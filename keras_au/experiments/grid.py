@@ -71,7 +71,7 @@ class Grid:
     description: str = ""
     path: str = ""
     domains: Optional[list[str]] = None  # scores[domain] tables (the wild model's target and source domains)
-    init: Optional[str] = None  # train's ``init`` for every cell whose variant does not set its own
+    init: str | None = None  # train's ``init`` for every cell whose variant does not set its own
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def _check(path: str, variables: list, expect: dict) -> tuple[list, dict]:
     return arrays, meta
 
 
-def load_weights(model: Any, path: str, expect: Optional[dict] = None) -> dict:
+def load_weights(model: Any, path: str, expect: dict | None = None) -> dict:
     """Starts ``model`` (built, nothing trained) from the weights at ``path``; returns what ``run.json`` records.
 
     ``expect``: meta values the file must match when it names them (``model``, ``aus``, ``fold``). On any

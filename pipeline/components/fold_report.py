@@ -218,7 +218,7 @@ class FoldReport(base_component.BaseComponent):
 
     def __init__(self, evaluations: Mapping[int, types.BaseChannel], gate: GateConfig,
                  served_evaluation: Optional[types.BaseChannel] = None, dataset: str = "",
-                 models: Optional[Mapping[int, types.BaseChannel]] = None):
+                 models: Mapping[int, types.BaseChannel] | None = None):
         """``models``: each fold's Model channel, so the blessing names the blessed (best-fold) Model artifact
         the way TFX's Evaluator does (``current_model_id``), which the warm-start Resolver needs."""
         models = dict(models or {})

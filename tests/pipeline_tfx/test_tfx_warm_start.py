@@ -11,10 +11,11 @@ import logging
 import os
 import shutil
 from types import SimpleNamespace
+from typing import ClassVar
 
 import keras
-import pytest
 import numpy as np
+import pytest
 
 from keras_au.models import registry
 from pipeline.trainer import run_fn as trainer
@@ -37,7 +38,7 @@ def _fn_args(examples: str, root: str, execution: int, base_model: str | None) -
 class StepZero(keras.callbacks.Callback):
     """The model's variables (checkpoint order) when training begins, before any step."""
 
-    weights: list = []
+    weights: ClassVar[list] = []
 
     def on_train_begin(self, logs=None):
         StepZero.weights = [np.array(v.numpy()) for v in self.model.variables]

@@ -46,7 +46,7 @@ class RTATLTrainOptions(TrainOptions):
     labeled_subjects: Optional[int] = None
     demote_unlabeled: bool = False
     init: Optional[str] = None  # scratch | imagenet | keras-hub PRESET | DIR (the backbone's initial weights)
-    warm_start: Optional[str] = None  # weights file (keras_au.tasks.warm_start) to start from at step 0
+    warm_start: str | None = None  # weights file (keras_au.tasks.warm_start) to start from at step 0
 
 
 def _new_run(opts: RTATLTrainOptions, train_files: list, unlabeled_files: Optional[list]) -> dict:
@@ -154,7 +154,7 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
             "resumed_from_epoch": info["resumed_from_epoch"], "final_metrics": last}
 
 
-def _warm_start(trainer, cfg: RTATLConfig, opts: RTATLTrainOptions) -> Optional[dict]:
+def _warm_start(trainer, cfg: RTATLConfig, opts: RTATLTrainOptions) -> dict | None:
     """Step-0 weights from ``opts.warm_start`` (None: not asked); on failure the init stays, with the reason."""
     from keras_au.tasks.warm_start import load_weights
 
@@ -200,7 +200,7 @@ class RTATLTask(Task):
     def inference(self, run_dir: str, **options) -> tuple:
         return _inference(run_dir)
 
-    def warm_start_weights(self, run_dir: str, out: str) -> Optional[str]:
+    def warm_start_weights(self, run_dir: str, out: str) -> str | None:
         from keras_au.models.registry import run_info
         from keras_au.tasks.checkpoint import checkpoint_path
         from keras_au.tasks.warm_start import write_weights
