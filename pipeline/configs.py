@@ -52,6 +52,10 @@ class PipelineConfig:
     batch_size: Optional[int] = None
     seed: int = 0
     overrides: dict = field(default_factory=dict)
+    init: str | None = None  # the backbone's initial weights (keras-au train --init); None: the task's default
+    # Continuous training: every Trainer starts from the latest blessed model (a Resolver with TFX's
+    # LatestBlessedModelStrategy feeds its base_model); nothing blessed yet -> from ``init``.
+    warm_start: bool = False
     flow: bool = True  # TV-L1 targets for the OFE task
     preprocess_options: dict = field(default_factory=dict)  # extra keyword args of run_preprocess
     # ... for the unlabeled media; long real videos want e.g. {"frame_step": 5, "max_frames_per_sequence": 48}
@@ -103,12 +107,24 @@ class PipelineConfig:
         self.gate  # checks the other bars
         if self.preset not in ("paper", "demo", "ci"):
             raise ValueError(f"preset must be paper, demo or ci, got {self.preset!r}")
+        self._check_train_options()
         if self.trainer_gpus < 0 or self.trainer_replicas < 1:
             raise ValueError(f"--trainer-gpus must be >= 0 and --trainer-replicas >= 1, got {self.trainer_gpus} "
                              f"and {self.trainer_replicas}")
         if self.trainer_replicas > 1 and not self.vertex_project:
             raise ValueError("--trainer-replicas > 1 runs the Trainer as a Vertex AI custom job (its worker pools "
                              "set TF_CONFIG): give --vertex-project (and --vertex-region)")
+
+    def _check_train_options(self) -> None:
+        """--init / --warm-start need a model family whose training takes them: refused before anything runs."""
+        asked = [name for name, on in (("init", self.init is not None), ("warm_start", self.warm_start)) if on]
+        if not asked:
+            return
+        from keras_au.models import registry
+
+        missing = [n for n in asked if n not in registry.get_task(self.model).train_option_names()]
+        if missing:
+            raise ValueError(f"--model {self.model} does not take {', '.join('--' + n.replace('_', '-') for n in missing)}")
 
     @property
     def trainer_distribute(self) -> Optional[str]:

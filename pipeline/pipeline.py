@@ -2,6 +2,7 @@
 
     Preprocess (Beam) -> Examples, splits fold-0 / fold-1 / fold-2 [/ unlabeled]
       -> StatisticsGen (scalar features) -> SchemaGen -> ExampleValidator
+      [latest_blessed_model_resolver -> every Trainer's base_model, with warm_start]
       -> Trainer_fold<k> (GenericExecutor, run_fn; trains on the other folds)   for each held-out fold k
       -> AUEvaluator_fold<k> (per-AU F1 on fold k)                                for each fold k
       ServedModelEvaluator (the newest loadable version in serving_dir, on every fold)
@@ -76,6 +77,10 @@ def trainer_custom_config(cfg: PipelineConfig, fold: int, code: str = "") -> dic
     for key in ("epochs", "steps_per_epoch", "batch_size"):
         if getattr(cfg, key) is not None:
             config[key] = int(getattr(cfg, key))
+    if cfg.init is not None:
+        config["init"] = str(cfg.init)
+    if cfg.warm_start:
+        config["warm_start"] = True
     if cfg.trainer_distribute:
         config["distribute"] = cfg.trainer_distribute
     return config
@@ -94,6 +99,18 @@ def vertex_training_config(cfg: PipelineConfig) -> dict:
     return {vertex.ENABLE_VERTEX_KEY: True, vertex.VERTEX_REGION_KEY: cfg.vertex_region,
             vertex.TRAINING_ARGS_KEY: {"project": cfg.vertex_project, "worker_pool_specs": [
                 {**pool, "replica_count": 1}, {**pool, "replica_count": cfg.trainer_replicas - 1}]}}
+
+
+def latest_blessed_model_resolver():
+    """TFX's warm-start Resolver: the newest Model whose ModelBlessing (FoldReport's, which names the blessed
+    best-fold model by ``current_model_id``) says ``blessed``; empty when nothing is blessed yet."""
+    from tfx import v1 as tfx
+
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
 
 
 def create_pipeline(
@@ -137,9 +154,15 @@ def create_pipeline(
     # Several replicas: the Vertex Trainer launches a custom job with worker pools (they get TF_CONFIG).
     vertex = cfg.trainer_replicas > 1
     trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer if vertex else tfx.components.Trainer
+    base_model = {}
+    if cfg.warm_start:
+        resolver = latest_blessed_model_resolver()
+        components.append(resolver)
+        base_model = {"base_model": resolver.outputs["model"]}
     for k in cfg.held_out_folds:
         trainer = trainer_class(
             examples=examples,
+            **base_model,
             train_args=tfx.proto.TrainArgs(splits=[split_name(j) for j in cfg.folds if j != k]),
             eval_args=tfx.proto.EvalArgs(splits=[split_name(k)]),
             custom_config={**trainer_custom_config(cfg, k, code_version),
@@ -157,7 +180,7 @@ def create_pipeline(
         serving_fingerprint=input_fingerprint(os.path.join(cfg.serving_root, MODEL_NAME)),
     )
     report = FoldReport(evaluations=evaluations, gate=cfg.gate, served_evaluation=served.outputs["evaluation"],
-                        dataset=cfg.dataset)
+                        dataset=cfg.dataset, models=models)
     pusher = KerasAuPusher(models=models, model_blessing=report.outputs["blessing"], serving_dir=cfg.serving_root,
                            dataset=cfg.dataset)
     components += [served, report, pusher]

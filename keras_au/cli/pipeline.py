@@ -37,6 +37,8 @@ def config_from_args(args: argparse.Namespace):
             seed=args.seed,
             held_out=args.held_out,
             overrides=parse_overrides(args.set),
+            init=args.init,
+            warm_start=args.warm_start,
             flow=args.flow,
             preprocess_options=_preprocess_options(args),
             min_mean_f1=args.min_f1,
@@ -155,6 +157,11 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int, default=0)
     add_held_out_flag(p, None)
+    p.add_argument("--init", metavar="scratch|imagenet|PRESET|DIR",
+                   help="every fold's initial backbone weights, as `keras-au train --init` (default: scratch)")
+    p.add_argument("--warm-start", action="store_true",
+                   help="continuous training: every Trainer starts from the latest blessed model (TFX Resolver, "
+                   "LatestBlessedModelStrategy); nothing blessed yet, or unusable: from --init")
     p.add_argument("--flow", action=argparse.BooleanOptionalAction, default=True,
                    help="TV-L1 flow targets for the OFE task (default on)")
     p.add_argument("--workers", type=int,

@@ -14,8 +14,9 @@ Schema (unknown keys are errors, so a typo never silently changes a study)::
       "demote_unlabeled": false,                # Fig. 4: dropped subjects' frames join the unlabeled stream
       "set": {"key": "value"},                  # config overrides for every cell
       "domains": ["target", "source"],          # wild: one table per evaluated domain (scores[domain])
-      "options": {"preset": "demo", "epochs": 40, "steps_per_epoch": 40, "batch_size": 16}   # CLI flags win
-    }
+      "options": {"preset": "demo", "epochs": 40, "steps_per_epoch": 40, "batch_size": 16},  # CLI flags win
+      "init": "imagenet"                        # every cell's initial backbone weights (train's init); a
+    }                                           # variant's "train": {"init": ...} wins for its cells
 
 A variant's ``name`` (default: its model) names its row and cell directories; ``paper`` is the paper's
 mean F1 in %, printed beside ours (with ``domains``: one number per domain, ``{"target": 38.9, "source": 62.6}``);
@@ -35,7 +36,7 @@ from keras_au.models import registry
 
 GRID_DIR = os.path.join(os.path.dirname(__file__), "grids")
 GRID_KEYS = {"name", "description", "family", "variants", "seeds", "folds", "labeled_subjects",
-             "demote_unlabeled", "set", "options", "domains"}
+             "demote_unlabeled", "set", "options", "domains", "init"}
 VARIANT_KEYS = {"model", "name", "label", "paper", "set", "train"}
 CELL_ARGS = {"model", "out", "data", "fold", "unlabeled", "seed", "preset", "epochs", "steps_per_epoch",
              "batch_size", "overrides", "labeled_subjects", "demote_unlabeled", "verbose"}  # set per cell
@@ -70,6 +71,7 @@ class Grid:
     description: str = ""
     path: str = ""
     domains: Optional[list[str]] = None  # scores[domain] tables (the wild model's target and source domains)
+    init: str | None = None  # train's ``init`` for every cell whose variant does not set its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +170,11 @@ def parse_grid(raw: Any, name: str = "grid", path: str = "") -> Grid:
     if domains is not None and (not isinstance(domains, list) or not domains
                                 or not all(isinstance(d, str) and d for d in domains)):
         raise StudyError(f"{where}: \"domains\" must be a non-empty list of score keys, e.g. [\"target\", \"source\"]")
+    init = raw.get("init")
+    if init is not None and (not isinstance(init, str) or not init):
+        raise StudyError(f"{where}: \"init\" must be a string (scratch, imagenet, a preset name or a folder)")
     return Grid(
+        init=init,
         name=str(raw.get("name", name)), family=family, variants=variants,
         seeds=_int_list(raw.get("seeds", [0, 1, 2]), f"{where}: seeds"),
         folds=_int_list(raw.get("folds", [0, 1, 2]), f"{where}: folds"),

@@ -38,7 +38,8 @@ def cell_status(path: str) -> str:
 
 def cell_spec(cell: Cell, grid: Grid, data: str, unlabeled: Optional[str], options: dict, overrides: dict) -> dict:
     """``cell.json``: the keyword arguments of the family's ``train`` for this cell."""
-    train = {**cell.variant.train, "model": cell.variant.model, "data": os.path.abspath(data), "fold": cell.fold,
+    init = {"init": grid.init} if grid.init is not None else {}  # absent unless set: older cells keep their spec
+    train = {**init, **cell.variant.train, "model": cell.variant.model, "data": os.path.abspath(data), "fold": cell.fold,
              "unlabeled": os.path.abspath(unlabeled) if unlabeled else None, "seed": cell.seed,
              "preset": options.get("preset", "paper"), "epochs": options.get("epochs"),
              "steps_per_epoch": options.get("steps_per_epoch"), "batch_size": options.get("batch_size"),
@@ -49,10 +50,13 @@ def cell_spec(cell: Cell, grid: Grid, data: str, unlabeled: Optional[str], optio
 
 
 def _check_train_options(grid: Grid) -> None:
-    """Fig. 4 cells need a family whose ``train`` takes labeled_subjects: refused here, before any cell runs."""
+    """Fig. 4 cells need a family whose ``train`` takes labeled_subjects, a grid "init" one that takes init:
+    refused here, before any cell runs."""
+    params = registry.get_task(grid.variants[0].model).train_option_names()
+    if grid.init is not None and "init" not in params:
+        raise StudyError(f"grid {grid.name} sets \"init\", which the {grid.family} family's train() does not take")
     if not grid.labeled_subjects:
         return
-    params = registry.get_task(grid.variants[0].model).train_option_names()
     missing = [p for p in ("labeled_subjects", "demote_unlabeled") if p not in params]
     if missing:
         raise StudyError(f"the {grid.family} family's train() does not take {missing}: it cannot run "

@@ -114,6 +114,11 @@ class Task:
         write_json(os.path.join(out, "export.json"), {**shared, **meta})
         return out
 
+    def warm_start_weights(self, run_dir: str, out: str) -> str | None:
+        """Writes the trained model's weights into ``out`` for a later run's ``warm_start`` option; returns the
+        file, or None when the family cannot warm start (its options have no ``warm_start``)."""
+        return None
+
     def inference(self, run_dir: str, **options) -> tuple[Any, dict]:
         """(inference ``keras.Model``, export metadata with at least ``model``, ``aus``, ``input_size``)."""
         raise NotImplementedError

@@ -1,5 +1,8 @@
 """FoldReport: the 3-fold table (per-AU F1 per fold and their mean), the served model beside it, the blessing.
 
+The ModelBlessing has TFX's shape (``blessed``, ``current_model_id``/``current_model`` = the best fold's Model
+artifact, when the fold models are inputs), so TFX's ``LatestBlessedModelStrategy`` resolves it for warm start.
+
 The papers report the mean over the three folds of the per-AU F1 and its average over AUs; the
 pipeline does the same: ``mean_f1`` = mean over folds of each fold's macro F1 (equal AU sets, so
 this equals the macro average of the per-AU fold means). The blessing is ``pipeline.gate``'s verdict
@@ -31,6 +34,8 @@ from pipeline.gate import GateConfig, evaluate_gate, verdict_line
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"  # same markers as TFX's Evaluator
+# tfx.components.evaluator.constants' property names, which LatestBlessedModelStrategy reads (with "blessed")
+CURRENT_MODEL_ID, CURRENT_MODEL = "current_model_id", "current_model"
 # GateConfig field -> component parameter (min_mean_f1 keeps its name for older pipelines' MLMD records)
 GATE_PARAMETERS = {"min_f1": "min_mean_f1", "min_f1_gain": "min_f1_gain", "min_auc": "min_auc",
                    "max_f1_drop": "max_f1_drop"}
@@ -198,6 +203,10 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("reason", verdict_line(report["gate"]))
         if report["served"] and report["served"].get("version") is not None:
             blessing.set_int_custom_property("served_version", int(report["served"]["version"]))
+        best_model = input_dict.get(fold_key("model", report["best_fold"])) or []
+        if best_model:  # what TFX's Evaluator records: LatestBlessedModelStrategy pairs blessings by this id
+            blessing.set_int_custom_property(CURRENT_MODEL_ID, int(best_model[0].id))
+            blessing.set_string_custom_property(CURRENT_MODEL, best_model[0].uri)
         note(f"FoldReport: fold-mean macro F1 {100 * report['mean_f1']:.1f}: {verdict_line(report['gate'])}")
 
 
@@ -208,8 +217,14 @@ class FoldReport(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, evaluations: Mapping[int, types.BaseChannel], gate: GateConfig,
-                 served_evaluation: Optional[types.BaseChannel] = None, dataset: str = ""):
-        spec_class = spec_for_folds(FoldReportSpec, evaluations, {"evaluation": standard_artifacts.ModelEvaluation})
+                 served_evaluation: Optional[types.BaseChannel] = None, dataset: str = "",
+                 models: Mapping[int, types.BaseChannel] | None = None):
+        """``models``: each fold's Model channel, so the blessing names the blessed (best-fold) Model artifact
+        the way TFX's Evaluator does (``current_model_id``), which the warm-start Resolver needs."""
+        models = dict(models or {})
+        spec_class = spec_for_folds(FoldReportSpec, evaluations, {"evaluation": standard_artifacts.ModelEvaluation,
+                                                                  "model": standard_artifacts.Model},
+                                    optional=("model",))
         super().__init__(spec=spec_class(
             **{name: float(getattr(gate, key)) for key, name in GATE_PARAMETERS.items()},
             dataset=dataset,
@@ -217,6 +232,7 @@ class FoldReport(base_component.BaseComponent):
             report=types.Channel(type=FoldReportArtifact),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             **{fold_key("evaluation", k): ch for k, ch in evaluations.items()},
+            **{fold_key("model", k): ch for k, ch in models.items()},
         ))
 
 

@@ -22,9 +22,12 @@ def folds_in(input_dict: dict, prefix: str) -> list[int]:
     return sorted(int(k[len(prefix) + 1:]) for k in input_dict if k.startswith(prefix + "_"))
 
 
-def spec_for_folds(base: Type[ComponentSpec], folds: Iterable[int], inputs: dict[str, type]) -> Type[ComponentSpec]:
-    """Subclass of ``base`` adding ``<prefix>_<k>`` channel inputs for each ``prefix -> artifact type``."""
-    channels = dict(base.INPUTS)
+def spec_for_folds(base: Type[ComponentSpec], folds: Iterable[int], inputs: dict[str, type],
+                   optional: Iterable[str] = ()) -> Type[ComponentSpec]:
+    """Subclass of ``base`` adding ``<prefix>_<k>`` channel inputs for each ``prefix -> artifact type``
+    (``optional``: prefixes whose channels may be left out)."""
+    channels, folds, optional = dict(base.INPUTS), list(folds), set(optional)
     for prefix, artifact_type in inputs.items():
-        channels.update({fold_key(prefix, k): ChannelParameter(type=artifact_type) for k in folds})
+        channels.update({fold_key(prefix, k): ChannelParameter(type=artifact_type, optional=prefix in optional)
+                         for k in folds})
     return type(base.__name__, (base,), {"INPUTS": channels})

@@ -112,3 +112,19 @@ def test_held_out_flag_rejects_words_other_than_all(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["pipeline", "compile", "--kubeflow", str(tmp_path / "x.yaml"), *BASE, "--held-out", "first"])
     assert e.value.code == 2 and "expected 'all' or fold numbers" in capsys.readouterr().err
+
+
+def test_init_and_warm_start_reach_every_trainer_in_the_spec(tmp_path, capsys):
+    out = tmp_path / "warm.yaml"
+    assert main(["pipeline", "compile", "--kubeflow", str(out), *BASE, "--init", "imagenet", "--warm-start"]) == 0
+    tasks = yaml.safe_load(out.read_text())["root"]["dag"]["tasks"]
+    # KFP v2 compiles LatestBlessedModelStrategy into two queries: blessed blessings, then their current_model_id
+    resolvers = {f"latest_blessed_model_resolver-{part}-resolver" for part in ("model", "model-blessing")}
+    assert resolvers <= set(tasks)
+    for k in range(3):
+        trainer = tasks[f"Trainer_fold{k}"]
+        config = json.loads(_constant(trainer["inputs"]["parameters"]["custom_config"]))
+        assert config["init"] == "imagenet" and config["warm_start"] is True
+        base = trainer["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
+        assert base["producerTask"] == "latest_blessed_model_resolver-model-resolver"
+    assert {f"model_{k}" for k in range(3)} <= set(tasks["FoldReport"]["inputs"]["artifacts"])

@@ -45,6 +45,8 @@ class RTATLTrainOptions(TrainOptions):
     weights: Optional[str] = None
     labeled_subjects: Optional[int] = None
     demote_unlabeled: bool = False
+    init: Optional[str] = None  # scratch | imagenet | keras-hub PRESET | DIR (the backbone's initial weights)
+    warm_start: str | None = None  # weights file (keras_au.tasks.warm_start) to start from at step 0
 
 
 def _new_run(opts: RTATLTrainOptions, train_files: list, unlabeled_files: Optional[list]) -> dict:
@@ -97,6 +99,8 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
     from keras_au.tasks.checkpoint import load_state, read_meta
 
     opts.fold = 0 if opts.fold is None else int(opts.fold)
+    if opts.init not in (None, "scratch"):  # until build_trainer(init=...) loads keras-hub presets (issue 26)
+        raise ValueError(f"--init {opts.init}: this build trains from scratch only")
     if opts.fold not in (0, 1, 2):
         raise ValueError(f"--fold must be 0, 1 or 2, got {opts.fold}")
     train_files = fold_files(opts.data, [k for k in range(3) if k != opts.fold])
@@ -120,6 +124,9 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
     trainer = build_trainer(cfg, weights=None if resuming else opts.weights, mixed=t.mixed_precision, xla=t.xla,
                             dist=run.dist)
     initial_epoch = load_state(trainer, ckpt) if resuming else 0
+    if not resuming:  # a resumed run keeps the record of how it started
+        info["warm_start"] = _warm_start(trainer, cfg, opts)
+        run.write(info)
     history = (run.read("history.json") or read_meta(ckpt)["history"]) if resuming else {}
     if initial_epoch < t.epochs:
         stream = dict(keep_subjects=info.get("kept_subjects"), demote_unlabeled=bool(info.get("demote_unlabeled")),
@@ -146,6 +153,15 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
     return {"run_dir": opts.out, "model": opts.model, "epochs": t.epochs,
             "resumed_from_epoch": info["resumed_from_epoch"], "final_metrics": last}
 
+
+def _warm_start(trainer, cfg: RTATLConfig, opts: RTATLTrainOptions) -> dict | None:
+    """Step-0 weights from ``opts.warm_start`` (None: not asked); on failure the init stays, with the reason."""
+    from keras_au.tasks.warm_start import load_weights
+
+    if not opts.warm_start:
+        return None
+    return load_weights(trainer, opts.warm_start,
+                        {"model": opts.model, "aus": list(cfg.model.aus), "fold": opts.fold})
 
 
 # -- export ----------------------------------------------------------------------------------------
@@ -179,6 +195,16 @@ class RTATLTask(Task):
     score = staticmethod(score)
     inference = staticmethod(_inference)
     summary = staticmethod(summary)
+
+    def warm_start_weights(self, run_dir: str, out: str) -> str | None:
+        from keras_au.models.registry import run_info
+        from keras_au.tasks.checkpoint import checkpoint_path
+        from keras_au.tasks.warm_start import write_weights
+
+        info = run_info(run_dir)
+        meta = {"model": info["model"], "family": self.family, "fold": info.get("fold"), "aus": info["aus"],
+                "preset": info.get("preset"), "source_run": os.path.abspath(run_dir)}
+        return write_weights(checkpoint_path(run_dir), out, meta)
 
 
 TASK = RTATLTask()
