@@ -18,7 +18,7 @@ from serialization import (
     assert_serialize_round_trip, registered_classes,
 )
 
-from keras_au.models.resnet import narrow_resnet_class, resnet18_config  # noqa: E402
+from keras_au.models.resnet import narrow_resnet_class, resnet18_config
 
 narrow_resnet_class()  # registered on first use (keras-hub is imported lazily): register before discovery
 REGISTERED = registered_classes()

@@ -18,8 +18,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from keras_au.models.resnet import resnet18_config
 
@@ -60,7 +61,7 @@ def offline_hint(preset: str) -> str:
             "copy DIR to this node and pass --init DIR")
 
 
-def resolve(init: Optional[str]) -> tuple[str, str]:
+def resolve(init: str | None) -> tuple[str, str]:
     """``init`` -> (kind, preset): ("scratch", ""), ("dir", absolute path) or ("hub", preset name/handle)."""
     init = (init or SCRATCH).strip()
     if init == SCRATCH:
@@ -113,7 +114,7 @@ def _read_config(kind: str, preset: str) -> dict:
     timeout = float(os.environ.get("KERAS_AU_HUB_TIMEOUT", "20"))
     try:
         return _with_deadline(lambda: load_json(preset, CONFIG_FILE), timeout, f"fetching {preset}/{CONFIG_FILE}")
-    except Exception as e:  # noqa: BLE001 - any failure to reach the hub ends the same way
+    except Exception as e:  # any failure to reach the hub (DNS, refused, timeout, unknown name) ends the same way
         raise ValueError(f"--init {preset}: could not fetch keras-hub preset '{preset}' "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                          f"{offline_hint(preset)}") from e
@@ -168,7 +169,7 @@ def _normalisation(preset: str) -> tuple[tuple, tuple, str]:
             f"{type(converter).__name__} of {preset}")
 
 
-def load(init: Optional[str], width: int) -> Optional[PresetInit]:
+def load(init: str | None, width: int) -> PresetInit | None:
     """The preset ``init`` names, checked against a ResNet-18 of ``width``; None for ``scratch``."""
     kind, preset = resolve(init)
     if kind == SCRATCH:
@@ -184,7 +185,7 @@ def load(init: Optional[str], width: int) -> Optional[PresetInit]:
     weights = os.path.join(preset, WEIGHTS_FILE) if kind == "dir" else f"{preset}/{WEIGHTS_FILE}"
     try:
         backbone = keras_hub.models.Backbone.from_preset(preset, dtype="float32")
-    except Exception as e:  # noqa: BLE001 - h5py/Keras raise OSError, ValueError, KeyError ... for a bad file
+    except Exception as e:  # h5py/Keras raise OSError, ValueError, KeyError ... for a truncated or mismatched file
         hint = "" if kind == "dir" else f"; {offline_hint(preset)}"
         raise ValueError(f"--init {preset}: loading {weights} failed ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else ''}){hint}") from e

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from typing import Optional
 
 import keras
 import numpy as np
@@ -102,7 +101,7 @@ def resnet18(width: int = 64, name: str = "resnet18", dtype=None) -> keras.Model
     return keras.Model(backbone.inputs, [backbone.pyramid_outputs[k] for k in PYRAMID_LEVELS], name=name)
 
 
-def torch_layer_name(key: str) -> Optional[str]:
+def torch_layer_name(key: str) -> str | None:
     """torchvision ``resnet18`` module path (``layer2.0.downsample.1``) -> keras-hub layer name, None if unmapped."""
     if key in ("conv1", "bn1"):
         return "conv1_conv" if key == "conv1" else "conv1_bn"

@@ -75,7 +75,7 @@ def test_train_with_init_dir_records_it_and_uses_the_converters_normalisation(pr
     assert "ResNetImageConverter" in info["init"]["normalisation"]
     np.testing.assert_allclose(info["config"]["model"]["input_scale"], SCALE, rtol=1e-6)
     np.testing.assert_allclose(info["config"]["model"]["input_offset"], OFFSET, rtol=1e-6)
-    _, cfg, trainer = task.load_run(out)
+    _, _, trainer = task.load_run(out)
     normed, *_ = trainer.backbone.preprocess(np.full((1, 64, 64, 3), 100.0, np.float32), np.zeros((1, 68, 2)))
     np.testing.assert_allclose(normed[0, 0, 0], np.array(SCALE) * 100 + np.array(OFFSET), rtol=1e-5)
     exp = task.export(run_dir=out, out=str(tmp_path / "exp"))
@@ -166,7 +166,7 @@ def test_hub_preset_without_network_fails_fast_naming_init_preset(name, no_netwo
 
 
 def test_a_hanging_hub_fetch_hits_the_deadline(monkeypatch):
-    import keras_hub.src.utils.preset_utils as preset_utils
+    from keras_hub.src.utils import preset_utils
 
     monkeypatch.setattr(preset_utils, "load_json", lambda *a, **k: time.sleep(60))
     monkeypatch.setenv("KERAS_AU_HUB_TIMEOUT", "1")
