@@ -18,6 +18,9 @@ from serialization import (
     assert_serialize_round_trip, registered_classes,
 )
 
+from keras_au.models.resnet import narrow_resnet_class, resnet18_config
+
+narrow_resnet_class()  # registered on first use (keras-hub is imported lazily): register before discovery
 REGISTERED = registered_classes()
 
 
@@ -79,6 +82,9 @@ def _case(name: str, *args, **kwargs) -> Callable[[], Any]:
 
 CASES: dict[str, Case] = {
     # wild
+    "NarrowResNetBackbone": Case(lambda: narrow_resnet_class()(**resnet18_config(8)), lambda: (rand(2, 32, 32, 3),)),
+    "NarrowResNetImageConverter": Case(lambda: _cls("NarrowResNetImageConverter")(
+        image_size=(16, 16), scale=[0.1, 0.2, 0.3], offset=[-1.0, 0.0, 1.0]), lambda: (rand(2, 20, 20, 3),)),
     "ConvBlock": Case(_case("ConvBlock", 4), lambda: (rand(2, 8, 8, 3),)),
     "CBAM": Case(_case("CBAM", 2, 3), lambda: (rand(2, 8, 8, 4),)),
     "AUDetector": Case(_case("AUDetector", 2, 4, 2), lambda: (rand(2, 8, 8, 4),)),

@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="RTATL: keep a seeded subset of N training subjects' labels (paper Fig. 4); drop the rest")
     p.add_argument("--demote-unlabeled", action="store_true", default=None,
                    help="RTATL: with --labeled-subjects, move the other subjects' frames into the unlabeled stream")
-    p.add_argument("--weights", help="local ImageNet weights file for the ResNet-18 (none are downloaded)")
+    p.add_argument("--weights", help="RTATL: torchvision state_dict .npz or Keras weights file for the ResNet-18")
+    p.add_argument("--init", metavar="{scratch,imagenet,PRESET,DIR}",
+                   help="RTATL: ResNet-18 start: scratch (default), imagenet (keras-hub resnet_18_imagenet, fetched), "
+                        "a keras-hub preset name, or a local preset folder (`keras-au init-preset NAME --out DIR`)")
     p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="jit_compile the train step")
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed_float16 on GPU (every optimizer loss-scaled), mixed_bfloat16 elsewhere")

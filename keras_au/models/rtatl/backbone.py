@@ -25,8 +25,6 @@ from keras_au.models.rtatl.roi_extract import au_center_spec, au_centers_tf, cro
     to_map_coords
 from keras_au.models.rtatl.roi_modules import RoIModules
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURE_STRIDE = 4  # the fused map is at ResNet's C2 resolution
 
 
@@ -36,6 +34,9 @@ class RTATLBackbone(keras.layers.Layer):
 
     Inputs: ``image`` float (B, S, S, 3) RGB in [0, 255]; ``landmarks`` (B, 68, 2) in the same S frame
     (missing ones — all zero or non-finite — fall back to the stored mean shape). Output (B, A) probabilities.
+    The ResNet-18 is keras-hub's ``ResNetBackbone`` (``keras_au.models.resnet``); ``--init`` copies a keras-hub
+    preset's weights into it after construction (``keras_au.models.backbone_init``), so the config stays the
+    whole description of the architecture.
     Keyword config = ``ModelConfig`` fields.
     """
 
@@ -50,6 +51,7 @@ class RTATLBackbone(keras.layers.Layer):
         a = cfg.num_aus
         self.pairs, self.shifts = au_center_spec(cfg.aus)
         self.mean_landmarks = cfg.resolved_mean_landmarks()
+        # keras-hub's ResNetBackbone, exposed as [C2..C5] (its pyramid_outputs P2..P5)
         self.resnet = resnet18(cfg.resnet_width, name="resnet18")
         if weights_path:
             load_resnet_weights(self.resnet, weights_path)
@@ -85,7 +87,9 @@ class RTATLBackbone(keras.layers.Layer):
             image = tf.image.resize(image, (cfg.image_size, cfg.image_size), method="bilinear")
             lm = (lm + 0.5) * scale - 0.5  # same pixel-centre convention as roi_extract
         image = tf.clip_by_value(image, 0.0, 255.0)
-        normed = (image / 255.0 - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+        # keras-hub ImageConverter convention (x * scale + offset on [0, 255] pixels); the defaults are
+        # ImageNet's mean/std, a preset's converter may set others (ModelConfig.input_scale/input_offset).
+        normed = image * np.array(cfg.input_scale, np.float32) + np.array(cfg.input_offset, np.float32)
         return normed, image / 127.5 - 1.0, lm, valid
 
     def au_centers(self, landmarks):

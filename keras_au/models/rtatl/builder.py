@@ -10,8 +10,11 @@ from keras_au.tasks.base_task import LoadedRun
 
 
 def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, xla: bool = False,
-                  compile: bool = True, dist=None):
+                  compile: bool = True, dist=None, init=None):
     """Trainer with every variable created (and optimizers built when ``compile``).
+
+    ``init`` (a ``keras_au.models.backbone_init.PresetInit``): its backbone's weights are copied into the
+    ResNet-18 once everything is built, so the other modules get the same seeded draws as a scratch build.
 
     ``mixed``: False, True (float16 on GPU, bfloat16 elsewhere) or "mixed_float16"/"mixed_bfloat16".
     ``dist`` (a ``keras_au.distribute.Distribution``): variables are created in its strategy's scope and
@@ -29,6 +32,10 @@ def build_trainer(cfg: RTATLConfig, weights: Optional[str] = None, mixed=False, 
             trainer.compile(jit_compile=bool(xla))
         else:
             trainer.build_all()
+        if init is not None:
+            from keras_au.models.backbone_init import copy_weights
+
+            copy_weights(init.backbone, trainer.backbone.resnet)
     if dist is not None:
         fit_ready(trainer)  # build_all created every variable
     return trainer

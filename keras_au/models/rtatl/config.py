@@ -17,6 +17,12 @@ from keras_au.au import dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
 from keras_au.tasks.config import DictConfig, apply_overrides, build_preset, register_preset
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# the same normalisation as x * scale + offset on [0, 255] pixels (keras-hub's ImageConverter form)
+IMAGENET_SCALE = tuple(1.0 / (255.0 * s) for s in IMAGENET_STD)
+IMAGENET_OFFSET = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+
 # Mean aligned 68-point shape (200x200 frame) of the two real faces the packages ship (scikit-image's
 # astronaut, matplotlib's Grace Hopper), aligned with keras_au.geometry.align_face. Used for RoIs when an
 # example has no landmarks, until training replaces it with the training set's mean shape.
@@ -69,6 +75,10 @@ class ModelConfig:
     input_size: int = 192  # side S of the crops fed to the model (pipeline crop; export input)
     image_size: int = 192  # side the model works at (input resized when smaller: demo/ci presets)
     resnet_width: int = 64  # ResNet-18 first-stage channels (paper: standard ResNet-18)
+    # Input normalisation x * scale + offset on [0, 255] RGB (keras-hub ImageConverter convention). Defaults:
+    # ImageNet mean/std (torchvision's); --init PRESET takes them from the preset's image converter.
+    input_scale: tuple = IMAGENET_SCALE
+    input_offset: tuple = IMAGENET_OFFSET
     fpn_channels: int = 256  # choice: FPN lateral/fused width
     roi_size: int = 12  # choice: RoI crop side on the stride-4 fused map (12 cells = 48 px = patch size)
     roi_channels: int = 144  # choice: hidden width of each AU's two-conv RoI module

@@ -16,6 +16,8 @@ import numpy as np
 from keras_au.au import dataset_aus
 from keras_au.data.record_scan import scan_records
 from keras_au.data.schema import IMAGE_SIZE
+from keras_au.models import backbone_init
+from keras_au.models.backbone_init import SCRATCH
 from keras_au.models.rtatl.builder import build_trainer, load_run
 from keras_au.models.rtatl.config import VARIANTS, RTATLConfig, make_config
 from keras_au.models.rtatl.inputs import (MODEL_KEYS, flow_sources, fold_files, record_aus, select_subjects,
@@ -36,6 +38,8 @@ class RTATLTrainOptions(TrainOptions):
 
     ``labeled_subjects`` keeps a seeded subset of that many training subjects (paper Fig. 4) and drops the
     rest, or with ``demote_unlabeled`` moves their frames, labels removed, into the unlabeled stream.
+    ``init``: ``scratch`` (default), ``imagenet``, a keras-hub preset name or a local preset folder
+    (``keras_au.models.backbone_init``); ``weights`` imports a torchvision ``.npz`` / Keras weights file.
     """
 
     model: str = "rtatl"
@@ -43,6 +47,7 @@ class RTATLTrainOptions(TrainOptions):
     unlabeled: Optional[str] = None
     dataset: Optional[str] = None
     weights: Optional[str] = None
+    init: Optional[str] = None
     labeled_subjects: Optional[int] = None
     demote_unlabeled: bool = False
     init: Optional[str] = None  # scratch | imagenet | keras-hub PRESET | DIR (the backbone's initial weights)
@@ -106,15 +111,29 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
     train_files = fold_files(opts.data, [k for k in range(3) if k != opts.fold])
     unlabeled_files = list_files(opts.unlabeled) if opts.unlabeled else None
     ckpt = run.checkpoint()
+    if opts.weights and opts.init not in (None, SCRATCH):
+        raise ValueError("--weights and --init are alternatives: give one")
     info = run.previous(opts.model, opts.resume)
     resuming = info is not None and os.path.isfile(ckpt)
+    preset = None
     if resuming:
         cfg = RTATLConfig.from_dict(info["config"])
-        # Only the schedule may change on resume (e.g. more epochs); the model must not.
+        # Only the schedule may change on resume (e.g. more epochs); the model must not. The checkpoint
+        # holds the weights: the recorded --init is never loaded again over it.
         cfg.train.epochs = int(opts.epochs) if opts.epochs is not None else cfg.train.epochs
+        recorded = (info.get("init") or {}).get("init", SCRATCH)
+        if opts.init not in (None, recorded):
+            print(f"resuming {opts.out}: its checkpoint was initialised from --init {recorded}; "
+                  f"--init {opts.init} is ignored (use --no-resume to start afresh)")
     else:
         info = _new_run(opts, train_files, unlabeled_files)
         cfg = RTATLConfig.from_dict(info["config"])
+        # Loaded and checked before run.json is written: a bad preset leaves the run directory empty.
+        preset = backbone_init.load(opts.init, cfg.model.resnet_width)
+        if preset is not None:
+            cfg.model.input_scale, cfg.model.input_offset = preset.input_scale, preset.input_offset
+            info["config"] = cfg.to_dict()
+        info["init"] = preset.describe() if preset is not None else backbone_init.describe_scratch()
     info["distribute"] = run.dist.describe()  # may differ on resume (e.g. more GPUs); the global batch may not
     run.dist.check_batch(cfg.train.batch_size)
     run.write(info)
@@ -122,7 +141,8 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
     t = cfg.train
     keras.utils.set_random_seed(t.seed)
     trainer = build_trainer(cfg, weights=None if resuming else opts.weights, mixed=t.mixed_precision, xla=t.xla,
-                            dist=run.dist)
+                            dist=run.dist, init=preset)
+    preset = None  # the preset's own copy of the backbone is no longer needed
     initial_epoch = load_state(trainer, ckpt) if resuming else 0
     if not resuming:  # a resumed run keeps the record of how it started
         info["warm_start"] = _warm_start(trainer, cfg, opts)
@@ -174,7 +194,9 @@ def _inference(run_dir: str) -> tuple:
     meta = {
         "model": info["model"], "aus": list(m.aus), "input_size": m.input_size,
         "output": "au_probabilities", "threshold": 0.5,
-        "normalisation": "raw RGB in [0, 255]; ImageNet mean/std applied inside the model",
+        "normalisation": "raw RGB in [0, 255]; x * input_scale + input_offset inside the model",
+        "input_scale": list(m.input_scale), "input_offset": list(m.input_offset),
+        "init": info.get("init") or backbone_init.describe_scratch(),
         "landmarks_frame": f"68 dlib points in the centre-cropped {m.input_size}x{m.input_size} frame of the "
                            f"{IMAGE_SIZE}x{IMAGE_SIZE} aligned face",
         "mean_landmarks": np.round(m.resolved_mean_landmarks(), 3).tolist(),

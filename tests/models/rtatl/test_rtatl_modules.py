@@ -14,7 +14,7 @@ from keras_au.data.flip import FLIP_PERMUTATION
 from keras_au.data.input_pipeline import fold_files
 from keras_au.geometry import au_centers
 from keras_au.models.flops import count_macs, count_params
-from keras_au.models.resnet import load_resnet_weights, resnet18
+from keras_au.models.resnet import load_resnet_weights, resnet18, torch_layer_name
 from keras_au.models.rtatl import task
 from keras_au.models.rtatl.config import make_config
 from keras_au.models.rtatl.gcn_relation import AURelationGCN, prior_graph_from_labels
@@ -193,11 +193,14 @@ def test_prior_graph_from_labels():
 def test_resnet_weights_from_torch_style_npz(tmp_path):
     src, dst = resnet18(8), resnet18(8)
     x = tf.random.uniform((1, 64, 64, 3))
-    sd = {}
+    to_torch = {torch_layer_name(f"layer{s}.{b}.{m}"): f"layer{s}.{b}.{m}" for s in range(1, 5) for b in range(2)
+                for m in ("conv1", "bn1", "conv2", "bn2", "downsample.0", "downsample.1")}
+    to_torch.update({"conv1_conv": "conv1", "conv1_bn": "bn1"})
+    sd = {"fc.weight": np.zeros((10, 64), np.float32)}
     for layer in src.layers:
         for w in layer.weights:
             v = w.numpy()
-            key = layer.name.replace("_", ".")  # layer2_0_downsample_0 -> layer2.0.downsample.0
+            key = to_torch[layer.name]  # keras-hub stack1_block0_0_bn -> torchvision layer2.0.downsample.1
             if w.name == "kernel":
                 sd[f"{key}.weight"] = v.transpose(3, 2, 0, 1)
             else:
@@ -205,9 +208,9 @@ def test_resnet_weights_from_torch_style_npz(tmp_path):
     path = str(tmp_path / "r18.npz")
     np.savez(path, **sd)
     assert not np.allclose(src(x)[-1], dst(x)[-1])
-    assert load_resnet_weights(dst, path) == len([la for la in src.layers if la.weights])
+    assert load_resnet_weights(dst, path) == len([la for la in src.layers if la.weights]) == 40
     np.testing.assert_allclose(src(x)[-1], dst(x)[-1], atol=1e-5)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="--init"):
         load_resnet_weights(dst, str(tmp_path / "missing.npz"))
     np.savez(str(tmp_path / "other.npz"), **{"fc.weight": np.zeros((2, 2)), "head.weight": np.zeros((2, 2))})
     with pytest.raises(ValueError):
