@@ -89,6 +89,24 @@ def test_checkpoint_round_trip_holds_weights_optimizer_epoch_and_history(tmp_pat
         ckpt.load_state(other, path)
 
 
+def test_a_checkpoint_of_another_variable_layout_is_refused_untouched(tmp_path):
+    """Variables match by position, so a model that names its layout refuses a checkpoint without it (RTATL's
+    runs from before keras-hub's ResNet-18) with its own advice, and assigns nothing."""
+    from keras_au.models.rtatl.trainer import RTATLTrainer
+
+    old, new = _model(), _model()
+    path = ckpt.save_state(old, ckpt.checkpoint_path(str(tmp_path)), 2)  # no layout recorded
+    new.checkpoint_layout, new.checkpoint_layout_help = "v2", "Train it again."
+    before = [np.asarray(v).copy() for v in new.variables]
+    with pytest.raises(ValueError, match=r"layout unrecorded \(older\), this model's is v2\. Train it again\."):
+        ckpt.load_state(new, path)
+    for v, b in zip(new.variables, before):
+        np.testing.assert_array_equal(np.asarray(v), b)
+    ckpt.save_state(new, path, 2)
+    assert ckpt.read_meta(path)["layout"] == "v2" and ckpt.load_state(new, path) == 2
+    assert "keras-hub" in RTATLTrainer.checkpoint_layout and "--no-resume" in RTATLTrainer.checkpoint_layout_help
+
+
 def _run_dir(path, stack=None):
     import contextlib
 

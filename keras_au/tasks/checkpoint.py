@@ -43,7 +43,10 @@ def state_variables(model) -> dict:
 
 def save_state(model, path: str, epoch: int, meta: Optional[dict] = None) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    arrays = {"__epoch__": np.array(epoch, np.int64), "__meta__": np.array(json.dumps(meta or {}))}
+    meta = dict(meta or {})
+    if getattr(model, "checkpoint_layout", None):
+        meta["layout"] = model.checkpoint_layout
+    arrays = {"__epoch__": np.array(epoch, np.int64), "__meta__": np.array(json.dumps(meta))}
     for group, variables in state_variables(model).items():
         for i, v in enumerate(variables):
             arrays[f"{group}/{i:05d}"] = keras.ops.convert_to_numpy(v)
@@ -63,10 +66,21 @@ def read_meta(path: str) -> dict:
 
 
 def load_state(model, path: str, groups: Optional[tuple[str, ...]] = None) -> int:
-    """Assigns saved values to ``model``'s variables; returns the completed-epoch count."""
+    """Assigns saved values to ``model``'s variables; returns the completed-epoch count.
+
+    Variables are matched by position, so a model that declares ``checkpoint_layout`` (the order its variables
+    are created in) refuses a checkpoint written under another layout, with the model's
+    ``checkpoint_layout_help``. Every shape is checked before the first value is assigned."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     with np.load(path) as z:
+        layout = getattr(model, "checkpoint_layout", None)
+        if layout:
+            saved = json.loads(str(z["__meta__"])).get("layout") if "__meta__" in z.files else None
+            if saved != layout:
+                raise ValueError(f"{path}: written with variable layout {saved or 'unrecorded (older)'}, this model's "
+                                 f"is {layout}. {getattr(model, 'checkpoint_layout_help', '')}".rstrip())
+        pairs = []
         for group, variables in state_variables(model).items():
             if groups is not None and group not in groups:
                 continue
@@ -78,7 +92,9 @@ def load_state(model, path: str, groups: Optional[tuple[str, ...]] = None) -> in
                 value = z[key]
                 if tuple(value.shape) != tuple(v.shape):
                     raise ValueError(f"{path}: {key} shape {value.shape} != {tuple(v.shape)} ({v.path})")
-                v.assign(value)
+                pairs.append((v, value))
+        for v, value in pairs:
+            v.assign(value)
         return int(z["__epoch__"])
 
 

@@ -50,7 +50,6 @@ class RTATLTrainOptions(TrainOptions):
     init: Optional[str] = None
     labeled_subjects: Optional[int] = None
     demote_unlabeled: bool = False
-    init: Optional[str] = None  # scratch | imagenet | keras-hub PRESET | DIR (the backbone's initial weights)
     warm_start: str | None = None  # weights file (keras_au.tasks.warm_start) to start from at step 0
 
 
@@ -104,8 +103,6 @@ def _fit(run, opts: RTATLTrainOptions) -> dict:
     from keras_au.tasks.checkpoint import load_state, read_meta
 
     opts.fold = 0 if opts.fold is None else int(opts.fold)
-    if opts.init not in (None, "scratch"):  # until build_trainer(init=...) loads keras-hub presets (issue 26)
-        raise ValueError(f"--init {opts.init}: this build trains from scratch only")
     if opts.fold not in (0, 1, 2):
         raise ValueError(f"--fold must be 0, 1 or 2, got {opts.fold}")
     train_files = fold_files(opts.data, [k for k in range(3) if k != opts.fold])

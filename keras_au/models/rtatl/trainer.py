@@ -55,6 +55,12 @@ ROII_METRICS = {"l_d", "l_c", "l_adv_g", "l_rec", "l_cg", "l_g", "pseudo_acc", "
 class RTATLTrainer(keras.Model):
     """Training model of one RTATL variant (``RTATLConfig.model_name``); ``call`` = backbone probabilities."""
 
+    # Checkpoints match variables by position: the layout names the order they are created in.
+    checkpoint_layout = "rtatl-2: keras-hub ResNetBackbone"
+    checkpoint_layout_help = ("RTATL's ResNet-18 became keras-hub's ResNetBackbone in session 14, which creates its "
+                              "variables in another order; a run trained before cannot be resumed, evaluated or "
+                              "exported by this version: train it again (keras-au train ... --no-resume).")
+
     def __init__(self, config: dict, weights_path: Optional[str] = None, **kwargs):
         kwargs.setdefault("name", "rtatl_trainer")
         super().__init__(**kwargs)
