@@ -18,6 +18,8 @@ class TrainOptions:
 
     model: str = ""
     out: str = ""
+    data: Optional[str] = None  # labeled records (<data>/fold-<k>/...)
+    unlabeled: Optional[str] = None  # unlabeled records (RTATL's auxiliary tasks; wild: the target's fallback)
     fold: Optional[int] = None
     epochs: Optional[int] = None
     steps_per_epoch: Optional[int] = None

@@ -43,8 +43,6 @@ class RTATLTrainOptions(TrainOptions):
     """
 
     model: str = "rtatl"
-    data: Optional[str] = None
-    unlabeled: Optional[str] = None
     dataset: Optional[str] = None
     weights: Optional[str] = None
     init: Optional[str] = None
@@ -92,85 +90,6 @@ def _new_run(opts: RTATLTrainOptions, train_files: list, unlabeled_files: Option
             "flow_sources": flow_sources(cfg, scan, unlabeled_scan), "config": cfg.to_dict()}
 
 
-def _fit(run, opts: RTATLTrainOptions) -> dict:
-    """Trains on folds != ``fold`` of ``data`` (+ ``unlabeled``). Resuming gives the same final weights as an
-    uninterrupted run (up to multi-threaded CPU round-off): input order, augmentation and in-step
-    randomness are keyed on the seed and the step."""
-    import keras
-
-    from keras_au.data.input_pipeline import list_files
-    from keras_au.models.rtatl.grad_probe import GradientProbe
-    from keras_au.tasks.checkpoint import load_state, read_meta
-
-    opts.fold = 0 if opts.fold is None else int(opts.fold)
-    if opts.fold not in (0, 1, 2):
-        raise ValueError(f"--fold must be 0, 1 or 2, got {opts.fold}")
-    train_files = fold_files(opts.data, [k for k in range(3) if k != opts.fold])
-    unlabeled_files = list_files(opts.unlabeled) if opts.unlabeled else None
-    ckpt = run.checkpoint()
-    if opts.weights and opts.init not in (None, SCRATCH):
-        raise ValueError("--weights and --init are alternatives: give one")
-    info = run.previous(opts.model, opts.resume)
-    resuming = info is not None and os.path.isfile(ckpt)
-    preset = None
-    if resuming:
-        cfg = RTATLConfig.from_dict(info["config"])
-        # Only the schedule may change on resume (e.g. more epochs); the model must not. The checkpoint
-        # holds the weights: the recorded --init is never loaded again over it.
-        cfg.train.epochs = int(opts.epochs) if opts.epochs is not None else cfg.train.epochs
-        recorded = (info.get("init") or {}).get("init", SCRATCH)
-        if opts.init not in (None, recorded):
-            print(f"resuming {opts.out}: its checkpoint was initialised from --init {recorded}; "
-                  f"--init {opts.init} is ignored (use --no-resume to start afresh)")
-    else:
-        info = _new_run(opts, train_files, unlabeled_files)
-        cfg = RTATLConfig.from_dict(info["config"])
-        # Loaded and checked before run.json is written: a bad preset leaves the run directory empty.
-        preset = backbone_init.load(opts.init, cfg.model.resnet_width)
-        if preset is not None:
-            cfg.model.input_scale, cfg.model.input_offset = preset.input_scale, preset.input_offset
-            info["config"] = cfg.to_dict()
-        info["init"] = preset.describe() if preset is not None else backbone_init.describe_scratch()
-    info["distribute"] = run.dist.describe()  # may differ on resume (e.g. more GPUs); the global batch may not
-    run.dist.check_batch(cfg.train.batch_size)
-    run.write(info)
-
-    t = cfg.train
-    keras.utils.set_random_seed(t.seed)
-    trainer = build_trainer(cfg, weights=None if resuming else opts.weights, mixed=t.mixed_precision, xla=t.xla,
-                            dist=run.dist, init=preset)
-    preset = None  # the preset's own copy of the backbone is no longer needed
-    initial_epoch = load_state(trainer, ckpt) if resuming else 0
-    if not resuming:  # a resumed run keeps the record of how it started
-        info["warm_start"] = _warm_start(trainer, cfg, opts)
-        run.write(info)
-    history = (run.read("history.json") or read_meta(ckpt)["history"]) if resuming else {}
-    if initial_epoch < t.epochs:
-        stream = dict(keep_subjects=info.get("kept_subjects"), demote_unlabeled=bool(info.get("demote_unlabeled")),
-                      stream_sizes=(max(info.get("demoted_records", 1), 1), max(info.get("unlabeled_records", 1), 1)))
-        ds = run.dist.prepare_dataset(training_dataset(cfg, train_files, unlabeled_files,
-                                                       skip_batches=initial_epoch * t.steps_per_epoch, **stream))
-        cbs = run.callbacks()
-        probe = None
-        if t.grad_probe_every > 0:
-            probe_batch = next(iter(training_dataset(cfg, train_files, unlabeled_files, **stream)))
-            probe = GradientProbe(probe_batch, t.grad_probe_every, os.path.join(run.write_path, "logs", "grad_probe"))
-            cbs.append(probe)
-        trainer.fit(ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, initial_epoch=initial_epoch,
-                    callbacks=[*cbs, *opts.callbacks], verbose=opts.verbose)
-        history = {k: list(v) for k, v in cbs[0].history.items()}
-        if probe is not None:
-            history["grad_probe"] = (run.read("history.json") or {}).get("grad_probe", []) if resuming else []
-            history["grad_probe"] += probe.records
-        run.write(history, "history.json")
-    info.update(completed_epochs=t.epochs, resumed_from_epoch=initial_epoch if resuming else None,
-                checkpoint=os.path.relpath(ckpt, opts.out))
-    run.write(info)
-    last = {k: v[-1] for k, v in history.items() if v and not isinstance(v[-1], dict)}
-    return {"run_dir": opts.out, "model": opts.model, "epochs": t.epochs,
-            "resumed_from_epoch": info["resumed_from_epoch"], "final_metrics": last}
-
-
 def _warm_start(trainer, cfg: RTATLConfig, opts: RTATLTrainOptions) -> dict | None:
     """Step-0 weights from ``opts.warm_start`` (None: not asked); on failure the init stays, with the reason."""
     from keras_au.tasks.warm_start import load_weights
@@ -181,27 +100,6 @@ def _warm_start(trainer, cfg: RTATLConfig, opts: RTATLTrainOptions) -> dict | No
                         {"model": opts.model, "aus": list(cfg.model.aus), "fold": opts.fold})
 
 
-# -- export ----------------------------------------------------------------------------------------
-def _inference(run_dir: str) -> tuple:
-    """The backbone alone ({"image", "landmarks"} -> probabilities) and its export metadata."""
-    from keras_au.models.rtatl.backbone import build_inference_model
-
-    info, cfg, trainer = load_run(run_dir)
-    m = cfg.model
-    meta = {
-        "model": info["model"], "aus": list(m.aus), "input_size": m.input_size,
-        "output": "au_probabilities", "threshold": 0.5,
-        "normalisation": "raw RGB in [0, 255]; x * input_scale + input_offset inside the model",
-        "input_scale": list(m.input_scale), "input_offset": list(m.input_offset),
-        "init": info.get("init") or backbone_init.describe_scratch(),
-        "landmarks_frame": f"68 dlib points in the centre-cropped {m.input_size}x{m.input_size} frame of the "
-                           f"{IMAGE_SIZE}x{IMAGE_SIZE} aligned face",
-        "mean_landmarks": np.round(m.resolved_mean_landmarks(), 3).tolist(),
-        "custom_objects_module": "keras_au.models.rtatl",
-    }
-    return build_inference_model(trainer.backbone), meta
-
-
 class RTATLTask(Task):
     """RTATL and the other rows of the paper's Table 1 (one trainer, switched by ``VARIANTS``)."""
 
@@ -210,10 +108,107 @@ class RTATLTask(Task):
     options_class = RTATLTrainOptions
     evaluate_options = (*Task.evaluate_options, "batch_size")
 
-    fit = staticmethod(_fit)
+    def fit(self, run, opts: RTATLTrainOptions) -> dict:
+        """Trains on folds != ``fold`` of ``data`` (+ ``unlabeled``). Resuming gives the same final weights as an
+        uninterrupted run (up to multi-threaded CPU round-off): input order, augmentation and in-step
+        randomness are keyed on the seed and the step."""
+        import keras
+
+        from keras_au.data.input_pipeline import list_files
+        from keras_au.models.rtatl.grad_probe import GradientProbe
+        from keras_au.tasks.checkpoint import load_state, read_meta
+
+        opts.fold = 0 if opts.fold is None else int(opts.fold)
+        if opts.fold not in (0, 1, 2):
+            raise ValueError(f"--fold must be 0, 1 or 2, got {opts.fold}")
+        train_files = fold_files(opts.data, [k for k in range(3) if k != opts.fold])
+        unlabeled_files = list_files(opts.unlabeled) if opts.unlabeled else None
+        ckpt = run.checkpoint()
+        if opts.weights and opts.init not in (None, SCRATCH):
+            raise ValueError("--weights and --init are alternatives: give one")
+        info = run.previous(opts.model, opts.resume)
+        resuming = info is not None and os.path.isfile(ckpt)
+        preset = None
+        if resuming:
+            cfg = RTATLConfig.from_dict(info["config"])
+            # Only the schedule may change on resume (e.g. more epochs); the model must not. The checkpoint
+            # holds the weights: the recorded --init is never loaded again over it.
+            cfg.train.epochs = int(opts.epochs) if opts.epochs is not None else cfg.train.epochs
+            recorded = (info.get("init") or {}).get("init", SCRATCH)
+            if opts.init not in (None, recorded):
+                print(f"resuming {opts.out}: its checkpoint was initialised from --init {recorded}; "
+                      f"--init {opts.init} is ignored (use --no-resume to start afresh)")
+        else:
+            info = _new_run(opts, train_files, unlabeled_files)
+            cfg = RTATLConfig.from_dict(info["config"])
+            # Loaded and checked before run.json is written: a bad preset leaves the run directory empty.
+            preset = backbone_init.load(opts.init, cfg.model.resnet_width)
+            if preset is not None:
+                cfg.model.input_scale, cfg.model.input_offset = preset.input_scale, preset.input_offset
+                info["config"] = cfg.to_dict()
+            info["init"] = preset.describe() if preset is not None else backbone_init.describe_scratch()
+        info["distribute"] = run.dist.describe()  # may differ on resume (e.g. more GPUs); the global batch may not
+        run.dist.check_batch(cfg.train.batch_size)
+        run.write(info)
+
+        t = cfg.train
+        keras.utils.set_random_seed(t.seed)
+        trainer = build_trainer(cfg, weights=None if resuming else opts.weights, mixed=t.mixed_precision, xla=t.xla,
+                                dist=run.dist, init=preset)
+        preset = None  # the preset's own copy of the backbone is no longer needed
+        initial_epoch = load_state(trainer, ckpt) if resuming else 0
+        if not resuming:  # a resumed run keeps the record of how it started
+            info["warm_start"] = _warm_start(trainer, cfg, opts)
+            run.write(info)
+        history = (run.read("history.json") or read_meta(ckpt)["history"]) if resuming else {}
+        if initial_epoch < t.epochs:
+            sizes = (max(info.get("demoted_records", 1), 1), max(info.get("unlabeled_records", 1), 1))
+            stream = dict(keep_subjects=info.get("kept_subjects"),
+                          demote_unlabeled=bool(info.get("demote_unlabeled")), stream_sizes=sizes)
+            ds = run.dist.prepare_dataset(training_dataset(cfg, train_files, unlabeled_files,
+                                                           skip_batches=initial_epoch * t.steps_per_epoch, **stream))
+            cbs = run.callbacks()
+            probe = None
+            if t.grad_probe_every > 0:
+                probe_batch = next(iter(training_dataset(cfg, train_files, unlabeled_files, **stream)))
+                probe_dir = os.path.join(run.write_path, "logs", "grad_probe")
+                probe = GradientProbe(probe_batch, t.grad_probe_every, probe_dir)
+                cbs.append(probe)
+            trainer.fit(ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, initial_epoch=initial_epoch,
+                        callbacks=[*cbs, *opts.callbacks], verbose=opts.verbose)
+            history = {k: list(v) for k, v in cbs[0].history.items()}
+            if probe is not None:
+                history["grad_probe"] = (run.read("history.json") or {}).get("grad_probe", []) if resuming else []
+                history["grad_probe"] += probe.records
+            run.write(history, "history.json")
+        info.update(completed_epochs=t.epochs, resumed_from_epoch=initial_epoch if resuming else None,
+                    checkpoint=os.path.relpath(ckpt, opts.out))
+        run.write(info)
+        last = {k: v[-1] for k, v in history.items() if v and not isinstance(v[-1], dict)}
+        return {"run_dir": opts.out, "model": opts.model, "epochs": t.epochs,
+                "resumed_from_epoch": info["resumed_from_epoch"], "final_metrics": last}
+
     score = staticmethod(score)
-    inference = staticmethod(_inference)
     summary = staticmethod(summary)
+
+    def inference(self, run_dir: str) -> tuple:
+        """The backbone alone ({"image", "landmarks"} -> probabilities) and its export metadata."""
+        from keras_au.models.rtatl.backbone import build_inference_model
+
+        info, cfg, trainer = load_run(run_dir)
+        m = cfg.model
+        meta = {
+            "model": info["model"], "aus": list(m.aus), "input_size": m.input_size,
+            "output": "au_probabilities", "threshold": 0.5,
+            "normalisation": "raw RGB in [0, 255]; x * input_scale + input_offset inside the model",
+            "input_scale": list(m.input_scale), "input_offset": list(m.input_offset),
+            "init": info.get("init") or backbone_init.describe_scratch(),
+            "landmarks_frame": f"68 dlib points in the centre-cropped {m.input_size}x{m.input_size} frame of the "
+                               f"{IMAGE_SIZE}x{IMAGE_SIZE} aligned face",
+            "mean_landmarks": np.round(m.resolved_mean_landmarks(), 3).tolist(),
+            "custom_objects_module": "keras_au.models.rtatl",
+        }
+        return build_inference_model(trainer.backbone), meta
 
     def warm_start_weights(self, run_dir: str, out: str) -> str | None:
         from keras_au.models.registry import run_info
