@@ -153,7 +153,7 @@ def _normalisation(preset: str) -> tuple[tuple, tuple, str]:
     """(scale, offset, where they came from) of the preset's image converter; ImageNet when it has none."""
     import keras_hub
 
-    from keras_au.models.rtatl.config import IMAGENET_OFFSET, IMAGENET_SCALE
+    from keras_au.models.normalisation import IMAGENET_OFFSET, IMAGENET_SCALE
 
     try:
         converter = keras_hub.layers.ImageConverter.from_preset(preset)

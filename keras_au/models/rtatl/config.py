@@ -15,13 +15,9 @@ import numpy as np
 
 from keras_au.au import dataset_aus
 from keras_au.data.schema import IMAGE_SIZE
+from keras_au.models.normalisation import IMAGENET_OFFSET, IMAGENET_SCALE
 from keras_au.tasks.config import DictConfig, apply_overrides, build_preset, register_preset
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# the same normalisation as x * scale + offset on [0, 255] pixels (keras-hub's ImageConverter form)
-IMAGENET_SCALE = tuple(1.0 / (255.0 * s) for s in IMAGENET_STD)
-IMAGENET_OFFSET = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
 
 # Mean aligned 68-point shape (200x200 frame) of the two real faces the packages ship (scikit-image's
 # astronaut, matplotlib's Grace Hopper), aligned with keras_au.geometry.align_face. Used for RoIs when an

@@ -14,7 +14,8 @@ import pytest
 from keras_au.models import backbone_init
 from keras_au.models.resnet import resnet18_backbone
 from keras_au.models.rtatl import task
-from keras_au.models.rtatl.config import IMAGENET_OFFSET, IMAGENET_SCALE, make_config
+from keras_au.models.normalisation import IMAGENET_OFFSET, IMAGENET_SCALE
+from keras_au.models.rtatl.config import make_config
 
 WIDTH = make_config("rtatl", "ci").model.resnet_width
 SCALE, OFFSET = (0.011, 0.012, 0.013), (-1.5, -1.75, -2.0)
