@@ -216,6 +216,8 @@ def main() -> int:
     ap.add_argument("--video", help="video for the end-to-end run (default: a clip made from real faces)")
     ap.add_argument("--frames", type=int, default=250, help="frames of the generated clip (default 250)")
     ap.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads (default 2)")
+    ap.add_argument("--models-only", action="store_true",
+                    help="only the model rows (SavedModel, TFLite): no video or overlay runs, e.g. to compare builds")
     ap.add_argument("--overlay-only", action="store_true",
                     help="only the predict with/without --overlay row (small stand-in model), e.g. on --video")
     args = ap.parse_args()
@@ -312,6 +314,10 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
     if "tflite_int8" in rows and "tflite_fp32" in rows:
         result["tflite_int8_vs_fp32"] = {b: rows["tflite_int8"][b] / rows["tflite_fp32"][b] for b in ("b1", "b32")}
 
+    if args.models_only:
+        _print_models(label, roof, macs, rows, result, failed)
+        print(f"-> {write_results(RESULTS, result, machine)}")
+        return 0
     video = args.video or make_clip(os.path.join(tmp, "clip.avi"), 60 if args.quick else args.frames)
     print(f"video end to end on {video} ...", flush=True)
     small_sm = SavedModelBackend(export_serving(small_dir, os.path.join(tmp, "serving_small"), warmup=False))
@@ -326,6 +332,18 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
     print("predict with and without --overlay ...", flush=True)
     result["overlay"] = overlay_fps(small_dir, video, tmp)  # the small model: the overlay's own cost shows
 
+    _print_models(label, roof, macs, rows, result, failed)
+    for name, v in result["video"].items():
+        if isinstance(v, dict):
+            print(f"video {name:30s} {v['fps']:6.1f} frames/s ({v['faces']} faces / {v['frames']} frames, "
+                  f"{v['detector_runs']} detector runs)")
+    _print_overlay(result["overlay"])
+    print(f"load average start/end: {machine['load_avg']} / {load_avg()}")
+    print(f"-> {write_results(RESULTS, result, machine)}")
+    return 0
+
+
+def _print_models(label: str, roof: dict, macs, rows: dict, result: dict, failed: dict) -> None:
     print()
     print(f"Serving benchmark: {label}, {os.cpu_count()} CPU cores")
     print(f"roofline (tf.matmul fp32, n={roof['n']}): {roof['tf_flops'] / 1e9:.1f} GFLOP/s, "
@@ -347,14 +365,6 @@ def _run(args, preset: str, min_s: float, tmp: str) -> int:
         print(f"TFLite int8 / fp32 faces/s: b1 {ratio['b1']:.2f}x, b32 {ratio['b32']:.2f}x (goal >= 2x)")
     for variant, error in failed.items():
         print(f"TFLite {variant}: NOT CONVERTED ({error[:300]})")
-    for name, v in result["video"].items():
-        if isinstance(v, dict):
-            print(f"video {name:30s} {v['fps']:6.1f} frames/s ({v['faces']} faces / {v['frames']} frames, "
-                  f"{v['detector_runs']} detector runs)")
-    _print_overlay(result["overlay"])
-    print(f"load average start/end: {machine['load_avg']} / {load_avg()}")
-    print(f"-> {write_results(RESULTS, result, machine)}")
-    return 0
 
 
 if __name__ == "__main__":
