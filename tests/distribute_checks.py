@@ -43,7 +43,7 @@ class Iterations(keras.callbacks.Callback):
 AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
 
 
-def rtatl_fit(model: str, records: str, unlabeled, kind: str, steps: int, sgd: bool) -> dict:
+def rtatl_fit(model: str, records: str, unlabeled, kind: str, steps: int, sgd: bool, sync_bn=None) -> dict:
     """Builds the trainer under ``kind`` from seed 0 and fits ``steps`` steps of the real input pipeline
     (ci preset, global batch 4); returns the last step's logs, every variable and the iteration rows."""
     from keras_au.data.input_pipeline import fold_files
@@ -53,7 +53,7 @@ def rtatl_fit(model: str, records: str, unlabeled, kind: str, steps: int, sgd: b
 
     cfg = make_config(model, "ci", aus=AUS, overrides={"train.batch_size": 4}, seed=3)
     keras.utils.set_random_seed(0)
-    dist = resolve(kind, 2 if kind == "mirrored" else None)
+    dist = resolve(kind, 2 if kind == "mirrored" else None, sync_bn if kind == "mirrored" else None)
     trainer = task.build_trainer(cfg, dist=dist, compile=False)
     if sgd:  # plain SGD: Adam's first steps turn round-off in near-zero gradients into +-lr steps; a small rate
         # keeps 5 steps out of the regime where this tiny net amplifies round-off step by step
@@ -95,7 +95,8 @@ def check_backbone_t(args) -> dict:
 
 def check_rtatl(args) -> dict:
     res = {}
-    runs = {k: rtatl_fit("rtatl", args.records, args.unlabeled, k, 3, sgd=False) for k in ("none", "mirrored")}
+    runs = {k: rtatl_fit("rtatl", args.records, args.unlabeled, k, 3, sgd=False, sync_bn=args.sync_bn)
+            for k in ("none", "mirrored")}
     for kind, r in runs.items():
         res[f"rtatl_{kind}"] = {k: r[k] for k in ("logs", "iterations", "distribute", "fit_seconds")}
     res["rtatl_weights"] = _compare(runs["none"], runs["mirrored"])
@@ -108,7 +109,7 @@ def check_wild(args) -> dict:
     res = {}
     for kind in ("none", "mirrored"):
         it = Iterations(("optimizer", "generator_optimizer", "discriminator_optimizer"))
-        kw = dict(distribute=kind, cpu_replicas=2) if kind == "mirrored" else {}
+        kw = dict(distribute=kind, cpu_replicas=2, sync_bn=args.sync_bn) if kind == "mirrored" else {}
         out = os.path.join(args.work, f"wild-{kind}")
         t0 = time.time()
         wild_task.train(out=out, source=args.records, target=args.unlabeled, preset="ci", epochs=1,
@@ -131,6 +132,7 @@ def main() -> int:
     p.add_argument("--records", required=True)
     p.add_argument("--unlabeled")
     p.add_argument("--work", required=True)
+    p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=None)
     args = p.parse_args()
     keras.utils.set_random_seed(0)
     res = CHECKS[args.check](args)

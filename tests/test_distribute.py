@@ -127,10 +127,10 @@ def test_wild_every_optimizer_loss_scaled_under_float16():
 
 
 # -- mirrored on 2 logical CPU devices (subprocess) --------------------------------------------------------
-def _checks(check: str, tmp_path, records: str, unlabeled: str | None = None) -> dict:
+def _checks(check: str, tmp_path, records: str, unlabeled: str | None = None, sync_bn: bool = True) -> dict:
     out = tmp_path / f"{check}.json"
     cmd = [sys.executable, os.path.join(HERE, "distribute_checks.py"), check, str(out), "--records", records,
-           "--work", str(tmp_path)]
+           "--work", str(tmp_path), "--sync-bn" if sync_bn else "--no-sync-bn"]
     if unlabeled:
         cmd += ["--unlabeled", unlabeled]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
@@ -157,25 +157,31 @@ def test_backbone_t_mirrored_equals_single_device(tiny_records, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model, optimizers", [("rtatl", ("optimizer", "critic_optimizer")),
-                                               ("wild", ("optimizer", "generator_optimizer",
-                                                         "discriminator_optimizer"))])
-def test_gan_trainer_mirrored_steps_every_optimizer_once(model, optimizers, tiny_records, tiny_unlabeled_records,
-                                                         tmp_path):
+@pytest.mark.parametrize("model, optimizers, sync_bn, rel", [
+    # RTATL without synchronised BN: its first mirrored step then traces in 112 s instead of 258 s (quiet 2-core
+    # VM; "Why the first mirrored step takes minutes", docs/distributed.md), and each replica normalises its own
+    # half batch, which moves the logged terms by up to 5.2 % after 3 steps (measured). A wrong cross-replica
+    # reduction of any loss is off by a factor of 2, so 15 % still catches it; synchronised BN's exactness is
+    # checked on Backbone^T above, through the same layers.
+    ("rtatl", ("optimizer", "critic_optimizer"), False, 0.15),
+    # wild with synchronised BN: only round-off separates it from one device (measured <= 6e-5 relative).
+    ("wild", ("optimizer", "generator_optimizer", "discriminator_optimizer"), True, 1e-3)])
+def test_gan_trainer_mirrored_steps_every_optimizer_once(model, optimizers, sync_bn, rel, tiny_records,
+                                                         tiny_unlabeled_records, tmp_path):
     """RTATL (main + critic optimizers) and wild (task, generator, discriminator) under mirrored: every
-    optimizer's counter advances once per step; every logged term finite and within 0.1 % (or 1e-4) of
-    single-device at the same seed and global batch (measured: <= 3e-5 relative; RTATL's random draws are per
-    global batch and BN is synchronised, so only round-off separates them)."""
-    r = _checks(model, tmp_path, tiny_records, tiny_unlabeled_records)
+    optimizer's counter advances once per step; every logged term finite and within ``rel`` (or 1e-4) of
+    single-device at the same seed and global batch (RTATL's random draws are per global batch)."""
+    r = _checks(model, tmp_path, tiny_records, tiny_unlabeled_records, sync_bn=sync_bn)
     for kind in ("none", "mirrored"):
         rows = r[f"{model}_{kind}"]["iterations"]
         assert rows == [{n: i + 1 for n in optimizers} for i in range(3)], (model, kind, rows)
     assert r[f"{model}_mirrored"]["distribute"]["replicas"] == 2
+    assert r[f"{model}_mirrored"]["distribute"]["sync_bn"] is sync_bn
     single, mirrored = r[f"{model}_none"]["logs"], r[f"{model}_mirrored"]["logs"]
     for k, v in mirrored.items():
         assert math.isfinite(v), (model, k)
         if k.startswith(("loss", "l_", "d_")):
-            assert v == pytest.approx(single[k], rel=1e-3, abs=1e-4), (model, k, v, single[k])
+            assert v == pytest.approx(single[k], rel=rel, abs=1e-4), (model, k, v, single[k])
 
 
 # -- multiworker: 2 local worker processes on loopback ------------------------------------------------------
