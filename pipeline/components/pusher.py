@@ -80,7 +80,7 @@ class Executor(base_executor.BaseExecutor):
                 record["reason"] = f"version {served} already serves this model"
             else:
                 provenance = {"fold": fold, "dataset": exec_properties.get("dataset") or "", "source_model": source,
-                              "source_sha256": sha, "mean_f1": record["mean_f1"]}
+                              "source_sha256": sha, "mean_f1": record["mean_f1"], "init": _export_init(source)}
                 version_dir = export_serving(source, exec_properties["serving_dir"],
                                              extra_json={PROVENANCE_FILE: provenance})
                 version = int(os.path.basename(version_dir))
@@ -118,3 +118,14 @@ class KerasAuPusher(base_component.BaseComponent):
 def read_push(pushed_uri: str) -> dict:
     with fileio.open(os.path.join(pushed_uri, PUSH_JSON)) as f:
         return json.loads(f.read())
+
+
+def _export_init(source: str) -> dict | None:
+    """How the pushed model's backbone started (``export.json``'s ``init``: scratch, a preset, …), or None."""
+    from keras_au.inference.export_info import EXPORT_JSON
+
+    try:
+        with open(os.path.join(source, EXPORT_JSON)) as f:
+            return json.load(f).get("init")
+    except (OSError, ValueError):
+        return None

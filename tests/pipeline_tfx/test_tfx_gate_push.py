@@ -9,6 +9,7 @@ KerasAuPusher) on real faces with fixed exported models instead of training:
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -88,6 +89,10 @@ def _export(out: str, thresholds: np.ndarray | None) -> str:
     model.save(os.path.join(out, "model.keras"))
     ExportInfo(model="brightness_test", aus=AUS, input_size=SIZE,
                mean_landmarks=np.full((68, 2), SIZE / 2, np.float32)).write(out)
+    with open(os.path.join(out, "export.json")) as f:
+        info = json.load(f)
+    with open(os.path.join(out, "export.json"), "w") as f:  # as RTATL's export records it
+        json.dump({**info, "init": {"init": "scratch", "source": "seeded initialisers"}}, f)
     return out
 
 
@@ -160,6 +165,9 @@ def test_chance_is_not_pushed_better_becomes_next_version_worse_is_not_pushed(wo
     worse_f1 = report["mean_f1"]
     assert report["blessed"] and report["mean_auc_mean"] == pytest.approx(1.0) and worse_f1 < 0.95
     assert push["pushed"] and push["version"] == 1 and _versions(world) == ["1"]
+    from pipeline.components.served_evaluator import read_provenance
+
+    assert read_provenance(push["destination"])["init"] == {"init": "scratch", "source": "seeded initialisers"}
 
     # 3) a corrupt version folder appears; the better model is compared with version 1 (the newest that
     #    loads, on its held-out fold), blessed and pushed above the corrupt folder
