@@ -13,7 +13,6 @@ served version already holds (an unchanged re-run) is not pushed again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any, Mapping
@@ -25,6 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import path_utils
 
+from keras_au.tasks.warm_start import file_sha256
 from pipeline.components.progress import note
 from pipeline.components.per_fold import fold_key, spec_for_folds
 from pipeline.components.served_evaluator import PROVENANCE_FILE, read_provenance
@@ -32,12 +32,6 @@ from pipeline.components.served_evaluator import PROVENANCE_FILE, read_provenanc
 PUSH_JSON = "push.json"
 
 
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _not_pushed(blessing) -> str:
