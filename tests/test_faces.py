@@ -125,3 +125,35 @@ def test_detector_pickles_for_beam(detector, astronaut):
 def test_landmarks_in_a_known_box(astronaut, detector):
     face = detector.detect(astronaut).largest
     np.testing.assert_allclose(detector.landmarks(astronaut, face.box), face.landmarks, atol=1.0)
+
+
+def test_upsample_on_miss_searches_small_images_as_they_are_first(astronaut, detector):
+    """Preprocessing's detector: a face of >= 80 px in a small image is found without the upsampled pass,
+    a smaller one only through it, and both land where the always-upsampling detector puts them."""
+    import cv2
+
+    from keras_au.geometry import FaceDetector
+
+    calls = []
+
+    class Counting:  # records the upsample argument of every dlib call
+        def __init__(self, inner):
+            self.inner = inner
+
+        def run(self, image, upsample, threshold):
+            calls.append(upsample)
+            return self.inner.run(image, upsample, threshold)
+
+    x0, y0, x1, y1 = detector.detect(astronaut).largest.box
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 1.25 * max(x1 - x0, y1 - y0)
+    crop = astronaut[int(max(0, cy - half)):int(cy + half), int(max(0, cx - half)):int(cx + half)]
+    on_miss = FaceDetector(upsample_on_miss=True)
+    on_miss._load()
+    on_miss._detector = Counting(on_miss._detector)
+    for side, expected in ((250, [0]), (120, [0, 1])):  # the face is ~100 px, then ~48 px wide
+        small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+        calls.clear()
+        det, ref = on_miss.detect(small), detector.detect(small)
+        assert det.found and ref.found, side
+        assert calls == expected, (side, calls)
+        assert np.abs(det.largest.landmarks - ref.largest.landmarks).mean() < 0.03 * side

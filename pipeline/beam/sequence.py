@@ -74,7 +74,7 @@ class SequenceProcessor:
 
     def __init__(self, options: PreprocessOptions):
         self.options = options
-        self.detector = FaceDetector(max_detect_side=options.detect_max_side, min_face_size=1)
+        self.detector = FaceDetector(max_detect_side=options.detect_max_side, min_face_size=1, upsample_on_miss=True)
         self.flow = TVL1Flow(options.tvl1)
 
     def warm_up(self) -> None:

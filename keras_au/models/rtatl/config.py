@@ -130,6 +130,9 @@ class TrainConfig:
     pseudo_source: str = "intact"  # pseudo-labels for C: "intact" (no-gradient pass on the unblanked image) or
     # "blanked" (the training pass, where the AU itself is blanked: the first implementation)
     pseudo_threshold: float = 0.5  # pseudo-labels for unlabeled images (C losses)
+    # A labeled image's AU coded unknown (BP4D's 9) as the blanked AU: "pseudo" gives it a pseudo-label like an
+    # unlabeled image's; "drop" leaves the patch out of L_C / L_c^g (the paper pseudo-labels unlabeled images).
+    unknown_patch_targets: str = "pseudo"
     lambda_pretext: float = 1.0  # choice: weight of the rotation/exemplar/jigsaw loss (paper gives none)
     exemplar_temperature: float = 0.1  # choice: InfoNCE temperature (SimCLR's range)
     jigsaw_permutations: int = 100  # Noroozi & Favaro's smaller permutation set (max. Hamming distance)
@@ -222,6 +225,8 @@ RELATIONS = ("transformer", "gcn", "none")
 
 
 def _validate_train(t: TrainConfig) -> None:
+    if t.unknown_patch_targets not in ("pseudo", "drop"):
+        raise ValueError(f"unknown_patch_targets must be 'pseudo' or 'drop', got {t.unknown_patch_targets!r}")
     if t.sup_mask not in ("shared_centres", "overlap"):
         raise ValueError(f"sup_mask must be 'shared_centres' or 'overlap', got {t.sup_mask!r}")
     if t.pseudo_source not in ("intact", "blanked"):

@@ -258,11 +258,11 @@ class RTATLTrainer(keras.Model):
         return res
 
     # -- training -------------------------------------------------------------------------------
-    def _critic_step(self, real, fake, au, targets, weights):
+    def _critic_step(self, real, fake, au, targets, weights, class_weights):
         with tf.GradientTape() as tape:
             l_d = L.discriminator_loss(self.discriminator(real, training=True),
                                        self.discriminator(fake, training=True), weights)
-            l_c = L.patch_classification_loss(self.au_classifier(real, training=True), au, targets, weights)
+            l_c = L.patch_classification_loss(self.au_classifier(real, training=True), au, targets, class_weights)
             scaled = self.critic_optimizer.scale_loss(l_d + l_c)
         variables = self.critic_variables
         self.critic_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -286,6 +286,11 @@ class RTATLTrainer(keras.Model):
             au2 = tf.repeat(prep["chosen"], 2)
             w = prep["valid"] * prep["blank"]
             w2 = tf.repeat(w, 2)
+            w2c = w2
+            if t.unknown_patch_targets == "drop":  # pseudo-labels only for unlabeled images (paper)
+                labeled = tf.cast(tf.reduce_any(labels >= 0, axis=1), tf.float32)
+                unknown = tf.cast(tf.gather(labels, prep["chosen"], batch_dims=1) < 0, tf.float32)
+                w2c = tf.repeat(w * (1.0 - labeled * unknown), 2)
             pseudo = self._pseudo(eval_probs if t.pseudo_source == "intact" else out["probs"], prep["chosen"])
             y2 = tf.repeat(self._patch_targets(labels, pseudo, prep["chosen"]), 2)
             logs["pseudo_acc"], n_known = self._pseudo_accuracy(labels, pseudo, prep["chosen"], w)
@@ -294,10 +299,10 @@ class RTATLTrainer(keras.Model):
                     labels, self._pseudo(out["probs"], prep["chosen"]), prep["chosen"], w)
             if critic_update:
                 with paused():
-                    logs["l_d"], logs["l_c"] = self._critic_step(prep["real"], tf.stop_gradient(fake), au2, y2, w2)
+                    logs["l_d"], logs["l_c"] = self._critic_step(prep["real"], tf.stop_gradient(fake), au2, y2, w2, w2c)
             logs["l_adv_g"] = L.generator_adversarial_loss(self.discriminator(fake, training=True), w2)
             logs["l_rec"] = L.reconstruction_loss(prep["real"], fake, w2)
-            logs["l_cg"] = L.patch_classification_loss(self.au_classifier(fake, training=True), au2, y2, w2)
+            logs["l_cg"] = L.patch_classification_loss(self.au_classifier(fake, training=True), au2, y2, w2c)
             terms.update(l_adv_g=t.lambda_adv * logs["l_adv_g"], l_rec=(1.0 - t.lambda_adv) * logs["l_rec"],
                          l_cg=t.lambda_cls * logs["l_cg"])
             logs["l_g"] = terms["l_adv_g"] + terms["l_rec"] + terms["l_cg"]

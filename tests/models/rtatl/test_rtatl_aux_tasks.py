@@ -80,6 +80,27 @@ def test_pseudo_labels_and_training_f1_come_from_the_intact_faces(tiny_records):
     np.testing.assert_allclose(probs.numpy(), expected.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("rule", ["pseudo", "drop"])
+def test_unknown_au_of_a_labeled_face_is_pseudo_labeled_or_left_out_of_the_patch_classifier(tiny_records, rule):
+    tr = _trainer("roii", blank_fraction=1.0, unknown_patch_targets=rule)
+    batch = _real_batch(tiny_records)
+    step = 5
+    chosen = tr.prepare(batch, step)["chosen"].numpy()
+    labels = np.full(batch["au_labels"].shape, -1, np.int32)
+    for i, c in enumerate(chosen):  # labeled faces whose blanked AU is the one AU coded unknown
+        labels[i, (c + 1) % labels.shape[1]] = 1
+    batch["au_labels"] = labels
+    _, logs, _ = tr.loss_terms(batch, tr.prepare(batch, step), step)
+    assert np.isfinite(float(logs["l_rec"])) and float(logs["l_rec"]) > 0  # the patch is still inpainted
+    if rule == "drop":
+        assert float(logs["l_c"]) == 0.0 and float(logs["l_cg"]) == 0.0
+    else:
+        assert float(logs["l_c"]) > 0.0 and float(logs["l_cg"]) > 0.0
+    unlabeled = {**batch, "au_labels": np.full_like(labels, -1)}  # unlabeled faces keep their pseudo-labels
+    _, logs, _ = tr.loss_terms(unlabeled, tr.prepare(unlabeled, step), step, critic_update=False)
+    assert float(logs["l_cg"]) > 0.0
+
+
 def test_gradient_probe_measures_each_term_on_the_shared_backbone(tiny_records):
     tr = _trainer("rtatl")
     res = tr.gradient_probe(_real_batch(tiny_records))
@@ -177,3 +198,8 @@ def test_labeled_subjects_keeps_a_seeded_subset_and_demotes_the_rest(tiny_record
     with pytest.raises(ValueError, match="needs --labeled-subjects"):
         task.train(model="backbone_t", out=str(tmp_path / "bad"), data=tiny_records, preset="ci",
                    demote_unlabeled=True, verbose=0)
+
+
+def test_unknown_patch_targets_is_checked():
+    with pytest.raises(ValueError, match="unknown_patch_targets"):
+        make_config("rtatl", "ci", overrides={"unknown_patch_targets": "ignore"})
