@@ -51,11 +51,13 @@ def ensure_sample(
     media: Optional[MediaSet] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    workers: int = 2,
 ) -> SamplePaths:
     """Builds (or reuses) the sample and returns its paths.
 
     ``out`` defaults to ``<cache>/sample``. ``offline`` uses only cached archives (plus the
-    local faces); ``settings`` overrides ``seed``/``identities`` and the clip sizes.
+    local faces); ``settings`` overrides ``seed``/``identities`` and the clip sizes. ``workers`` processes
+    render the clips (the bytes written do not depend on it).
     """
     settings = settings or SampleSettings(seed=seed, identities=identities)
     root = os.path.abspath(out or os.path.join(cache_dir(cache), "sample"))
@@ -76,7 +78,7 @@ def ensure_sample(
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
-        _generate(tmp, settings, media, key, preview, progress)
+        _generate(tmp, settings, media, key, preview, progress, workers)
         shutil.rmtree(root, ignore_errors=True)
         os.replace(tmp, root)
     finally:
@@ -84,7 +86,49 @@ def ensure_sample(
     return SamplePaths.from_root(root)
 
 
-def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, preview: bool, progress: bool) -> None:
+def _write_group(root: str, clips: list, settings: SampleSettings) -> list[dict]:
+    return [write_clip(root, c, settings) for c in clips]
+
+
+def _write_clips(root: str, plan: list, settings: SampleSettings, workers: int, progress: bool) -> list[dict]:
+    """Renders and writes every planned clip; returns their manifest entries in plan order.
+
+    The clips that share a random stream (a subject's tasks and video) render in order in one process,
+    so every number of worker processes writes the same bytes."""
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(plan):
+        groups.setdefault(id(c.rng), []).append(i)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(plan), desc="synthesising clips", unit="clip")
+    entries: dict[int, dict] = {}
+    jobs = [[plan[i] for i in idx] for idx in groups.values()]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork: workers start without importing keras-au again; each job carries its clips (pickled)
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+            results = pool.map(_write_group, [root] * len(jobs), jobs, [settings] * len(jobs))
+            for idx, out in zip(groups.values(), results):
+                entries.update(zip(idx, out))
+                if bar is not None:
+                    bar.update(len(out))
+    else:
+        for idx, job in zip(groups.values(), jobs):
+            for i, c in zip(idx, job):
+                entries[i] = write_clip(root, c, settings)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
+    return [entries[i] for i in range(len(plan))]
+
+
+def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, preview: bool, progress: bool,
+              workers: int = 1) -> None:
     start = time.time()
     skipped: list[dict] = []
     identities = select_identities(settings, media, skipped, IDENTITIES)
@@ -94,12 +138,7 @@ def _generate(root: str, settings: SampleSettings, media: MediaSet, key: str, pr
         raise RuntimeError(f"no usable identity: {reasons or 'none listed'}{problems}")
     subjects = make_subjects(identities, settings)
     plan = plan_clips(subjects, settings)
-    iterator = plan
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(plan, desc="synthesising clips", unit="clip")
-    clips = [write_clip(root, c, settings) for c in iterator]
+    clips = _write_clips(root, plan, settings, workers, progress)
     unlabeled = copy_unlabeled(root, media)
     preview_file = None
     if preview:
