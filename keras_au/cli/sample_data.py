@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the AU schedules and head motion (default 0)")
     p.add_argument("--identities", type=int, help="use at most N identities (default: every usable one)")
     p.add_argument("--bp4d-tasks", type=int,
-                   help="BP4D sequences per subject (default 4; 8 for held-out-identity F1 studies, see docs/sample.md)")
+                   help="BP4D sequences per subject (default 2; 4 or 8 for held-out-identity studies, see docs/sample.md)")
     p.add_argument("--bp4d-frames", type=int, help="frames per BP4D sequence (default 32)")
     p.add_argument("--disfa-frames", type=int, help="frames per DISFA video (default 64)")
     p.add_argument("--variants", type=int, help="synthetic identities per base photo (default: fill the standard "
