@@ -286,11 +286,9 @@ class RTATLTrainer(keras.Model):
             au2 = tf.repeat(prep["chosen"], 2)
             w = prep["valid"] * prep["blank"]
             w2 = tf.repeat(w, 2)
-            w2c = w2
-            if t.unknown_patch_targets == "drop":  # pseudo-labels only for unlabeled images (paper)
-                labeled = tf.cast(tf.reduce_any(labels >= 0, axis=1), tf.float32)
-                unknown = tf.cast(tf.gather(labels, prep["chosen"], batch_dims=1) < 0, tf.float32)
-                w2c = tf.repeat(w * (1.0 - labeled * unknown), 2)
+            # C's targets; "drop": a labeled face's unknown blanked AU gets none (paper: pseudo-labels for unlabeled)
+            lost = tf.reduce_any(labels >= 0, axis=1) & (tf.gather(labels, prep["chosen"], batch_dims=1) < 0)
+            w2c = w2 if t.unknown_patch_targets == "pseudo" else tf.repeat(w * (1.0 - tf.cast(lost, tf.float32)), 2)
             pseudo = self._pseudo(eval_probs if t.pseudo_source == "intact" else out["probs"], prep["chosen"])
             y2 = tf.repeat(self._patch_targets(labels, pseudo, prep["chosen"]), 2)
             logs["pseudo_acc"], n_known = self._pseudo_accuracy(labels, pseudo, prep["chosen"], w)
