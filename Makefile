@@ -14,7 +14,7 @@ setup:
 
 test: setup
 	@bash scripts/install_browser.sh
-	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m keras_au.cli demo --out runs/demo

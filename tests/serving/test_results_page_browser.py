@@ -121,21 +121,32 @@ def test_after_seeking_the_playhead_sits_at_that_frames_time(page):
 
 
 def test_a_click_on_the_plot_at_time_t_moves_the_video_to_t(page):
-    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
 
     d = page["driver"]
-    plot = d.find_element("id", "plot")
+    # The page records where each click landed, so the check is the page's pixel -> time mapping at the pixel
+    # the browser delivered. Clicking by an offset from the element's centre is not exact: WebDriver takes the
+    # centre of the element's *in-view* part, which moves with the scroll position (a CI run landed 3.5 px off).
+    d.execute_script("window.__clicks = []; document.getElementById('plot').addEventListener('click',"
+                     " (e) => window.__clicks.push(e.clientX), true)")
     for t in (0.4, 1.0, 1.4):  # 1.4 s: in the shaded stretch without a face
-        x, y, w, h, s_per_px = d.execute_script(
-            "const p = document.getElementById('plot'), xa = p._fullLayout.xaxis, ya = p._fullLayout.yaxis,"
-            " r = p.getBoundingClientRect();"
-            "return [xa._offset + xa.l2p(arguments[0]), ya._offset + ya._length / 2, r.width, r.height, 1 / xa._m]", t)
+        x, y, s_per_px = d.execute_script(
+            "const p = document.getElementById('plot'); p.scrollIntoView({block: 'center'});"
+            "const xa = p._fullLayout.xaxis, ya = p._fullLayout.yaxis, r = p.getBoundingClientRect();"
+            "return [r.left + xa._offset + xa.l2p(arguments[0]), r.top + ya._offset + ya._length / 2, 1 / xa._m]", t)
         d.execute_script("document.getElementById('video').pause()")
-        offset = int(round(x - w / 2)), int(round(y - h / 2))  # Selenium 4: from the element's centre
-        ActionChains(d).move_to_element_with_offset(plot, *offset).click().perform()
+        action = ActionBuilder(d)
+        action.pointer_action.move_to_location(int(round(x)), int(round(y))).click()
+        action.perform()
         now = _wait(lambda: d.execute_script("const v = document.getElementById('video');"
                                              "return !v.seeking && Math.abs(v.currentTime - arguments[0]) < 0.1 "
                                              "&& v.currentTime", t), f"the video to seek to {t}")
+        clicked_x = d.execute_script("return window.__clicks[window.__clicks.length - 1]")
+        assert abs(clicked_x - x) <= 1.0, (t, clicked_x, x)  # the browser delivered the pixel asked for
+        expected = d.execute_script(
+            "const p = document.getElementById('plot'), xa = p._fullLayout.xaxis;"
+            "return xa.p2l(arguments[0] - p.getBoundingClientRect().left - xa._offset)", clicked_x)
+        assert now == pytest.approx(expected, abs=1e-3), (t, now, expected)  # the time under that pixel
         assert abs(now - t) <= 1.5 * s_per_px, (t, now)  # within the pixel clicked
         times = _times(page)
         frame = int(np.floor(now * 25 + 1e-3))
