@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Callable, Optional, Sequence
 
+from keras_au.checksum import sha256_file
 from keras_au.sample.catalog import ARCHIVES, LOCAL, LOCAL_SOURCE, ArchiveSpec, role_of
 
 Downloader = Callable[[ArchiveSpec, str], str]
@@ -49,14 +50,6 @@ def cache_dir(cache: Optional[str] = None) -> str:
     """``cache`` or ``$KERAS_AU_CACHE`` or ``~/.cache/keras-au``."""
     path = cache or os.environ.get("KERAS_AU_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "keras-au")
     return os.path.abspath(os.path.expanduser(path))
-
-
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def registry_command(spec: ArchiveSpec, dest: str) -> list[str]:

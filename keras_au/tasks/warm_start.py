@@ -14,7 +14,6 @@ that fold's scores would be measured on subjects the weights have seen.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,19 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from keras_au.checksum import sha256_file
+
 WEIGHTS_FILE = "weights.npz"
 FORMAT = "keras-au warm start 1"
 GROUP = "model"
 
 log = logging.getLogger(__name__)
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_weights(checkpoint: str, out_dir: str, meta: dict) -> str:
@@ -102,6 +95,6 @@ def load_weights(model: Any, path: str, expect: dict | None = None) -> dict:
         return record
     for value, v in zip(arrays, state_variables(model)[GROUP]):
         v.assign(value)
-    record.update(loaded=True, sha256=file_sha256(path), variables=len(arrays),
+    record.update(loaded=True, sha256=sha256_file(path), variables=len(arrays),
                   source={k: meta[k] for k in ("model", "fold", "source_run", "preset") if k in meta})
     return record

@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import path_utils
 
-from keras_au.tasks.warm_start import file_sha256
+from keras_au.checksum import sha256_file
 from pipeline.components.progress import note
 from pipeline.components.per_fold import fold_key, spec_for_folds
 from pipeline.components.served_evaluator import PROVENANCE_FILE, read_provenance
@@ -69,7 +69,7 @@ class Executor(base_executor.BaseExecutor):
         else:
             model = artifact_utils.get_single_instance(input_dict[fold_key("model", fold)])
             source = path_utils.serving_model_path(model.uri)
-            sha = file_sha256(os.path.join(source, MODEL_FILE))
+            sha = sha256_file(os.path.join(source, MODEL_FILE))
             if served is not None and read_provenance(os.path.join(base, str(served))).get("source_sha256") == sha:
                 record["reason"] = f"version {served} already serves this model"
             else:
