@@ -57,14 +57,26 @@ def weight_positives(loss, targets, pos_weight=None):
     return loss * (1.0 + (ops.cast(pos_weight, "float32") - 1.0) * ops.cast(targets, "float32"))
 
 
-def balanced_pos_weight(labels, max_weight: float = 10.0) -> np.ndarray:
-    """Per-AU negatives/positives over known labels (N, A), clipped to [1, max_weight]; 1 without positives."""
+POS_WEIGHT_RULES = ("neg_over_pos", "inverse_rate")
+
+
+def balanced_pos_weight(labels, max_weight: float = 10.0, rule: str = "neg_over_pos") -> np.ndarray:
+    """Per-AU positive weight from the known labels (N, A); 1 without positives.
+
+    ``neg_over_pos`` = negatives / positives: at a 0.5 threshold the weighted-BCE optimum calls an AU when its
+    calibrated probability exceeds the rate p (the balanced-error point). ``inverse_rate`` = known / positives
+    = 1/p: the call moves to p / (1 + p), the lowest F1-optimal threshold there is (the optimum is F*/2,
+    Lipton et al. 2014, and F* is at least the all-positive 2p / (1 + p)), so an uninformative score falls
+    back to predicting the AU everywhere instead of flipping at random around 0.5. Clipped to [1, max_weight]
+    (``inverse_rate``: max_weight + 1, one above the other rule's cap, so that it stays above it)."""
+    if rule not in POS_WEIGHT_RULES:
+        raise ValueError(f"pos-weight rule must be one of {POS_WEIGHT_RULES}, got {rule!r}")
     y = np.asarray(labels)
     known = y >= 0
     pos = ((y == 1) & known).sum(0).astype(np.float64)
-    neg = ((y == 0) & known).sum(0).astype(np.float64)
-    ratio = np.divide(neg, pos, out=np.ones_like(pos), where=pos > 0)
-    return np.clip(ratio, 1.0, max_weight)
+    other = ((y == 0) & known).sum(0).astype(np.float64) + (pos if rule == "inverse_rate" else 0.0)
+    ratio = np.divide(other, pos, out=np.ones_like(pos), where=pos > 0)
+    return np.clip(ratio, 1.0, max_weight + (1.0 if rule == "inverse_rate" else 0.0))
 
 
 def masked_l1(pred, target, example_weights):

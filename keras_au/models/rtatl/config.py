@@ -140,8 +140,10 @@ class TrainConfig:
     # OFE refuses records whose TV-L1 targets come from different presets/resolutions (e.g. a shard re-run with
     # another --flow-preset): their flow statistics differ. True trains on the mix anyway (recorded in run.json).
     allow_mixed_flow: bool = False
-    # Not in the paper (plain BCE): weight positives per AU by negatives/positives of the training labels.
+    # Not in the paper (plain BCE): weight positives per AU, by negatives/positives of the training labels
+    # ("neg_over_pos") or by 1/rate ("inverse_rate"; keras_au.losses.balanced_pos_weight says why).
     balance_sup: bool = False
+    sup_weight_rule: str = "neg_over_pos"
     sup_pos_weight: Optional[list] = None  # filled by `train` when balance_sup is set
     shuffle_buffer: int = 2048
     seed: int = 0
@@ -225,6 +227,10 @@ RELATIONS = ("transformer", "gcn", "none")
 
 
 def _validate_train(t: TrainConfig) -> None:
+    from keras_au.losses import POS_WEIGHT_RULES
+
+    if t.sup_weight_rule not in POS_WEIGHT_RULES:
+        raise ValueError(f"sup_weight_rule must be one of {POS_WEIGHT_RULES}, got {t.sup_weight_rule!r}")
     if t.unknown_patch_targets not in ("pseudo", "drop"):
         raise ValueError(f"unknown_patch_targets must be 'pseudo' or 'drop', got {t.unknown_patch_targets!r}")
     if t.sup_mask not in ("shared_centres", "overlap"):

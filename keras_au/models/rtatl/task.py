@@ -76,7 +76,7 @@ def _new_run(opts: RTATLTrainOptions, train_files: list, unlabeled_files: Option
     if cfg.train.balance_sup:
         from keras_au.losses import balanced_pos_weight
 
-        cfg.train.sup_pos_weight = balanced_pos_weight(labels).round(4).tolist()
+        cfg.train.sup_pos_weight = balanced_pos_weight(labels, rule=cfg.train.sup_weight_rule).round(4).tolist()
     if cfg.relation == "gcn":
         from keras_au.models.rtatl.gcn_relation import prior_graph_from_labels
 

@@ -200,6 +200,8 @@ def test_labeled_subjects_keeps_a_seeded_subset_and_demotes_the_rest(tiny_record
                    demote_unlabeled=True, verbose=0)
 
 
-def test_unknown_patch_targets_is_checked():
+def test_rule_options_are_checked():
     with pytest.raises(ValueError, match="unknown_patch_targets"):
         make_config("rtatl", "ci", overrides={"unknown_patch_targets": "ignore"})
+    with pytest.raises(ValueError, match="sup_weight_rule must be one of .*inverse_rate"):
+        make_config("rtatl", "ci", overrides={"sup_weight_rule": "sqrt"})
