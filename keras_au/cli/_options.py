@@ -6,6 +6,14 @@ import argparse
 import json
 
 
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return n
+
+
 def parse_overrides(pairs: list[str] | None) -> dict:
     """``--set key=value`` pairs; values parsed as JSON when possible (numbers, booleans, lists)."""
     out = {}

@@ -14,7 +14,7 @@ import os
 from typing import Optional
 
 from keras_au.cli import CommandError
-from keras_au.cli._options import parse_overrides
+from keras_au.cli._options import parse_overrides, positive_int
 from keras_au.models import registry
 
 
@@ -66,6 +66,8 @@ def _preprocess_options(args: argparse.Namespace) -> dict:
     from pipeline.beam.dask_cluster import is_dask
 
     opts: dict = {"workers": args.workers} if args.workers else {}
+    if getattr(args, "detect_max_side", None):  # given only: the default keeps earlier runs' cache keys
+        opts["detect_max_side"] = args.detect_max_side
     if is_dask(getattr(args, "runner", None)):
         opts["runner"] = "dask"
         if args.dask_address:
@@ -166,6 +168,9 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
                    help="TV-L1 flow targets for the OFE task (default on)")
     p.add_argument("--workers", type=int,
                    help="preprocessing worker processes: FnApiRunner or local Dask cluster (default: Beam args or 1)")
+    p.add_argument("--detect-max-side", type=positive_int, metavar="PX",
+                   help="face detection on a copy at most PX on its longer side, as `keras-au preprocess` "
+                   "(default 1024)")
     p.add_argument("--runner", help="dask: run the Preprocess component on Dask; any other Beam runner name is "
                    "passed to every Beam component as --runner")
     p.add_argument("--dask-address", metavar="ADDR",

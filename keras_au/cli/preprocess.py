@@ -13,6 +13,7 @@ import logging
 import os
 
 from keras_au.cli import CommandError
+from keras_au.cli._options import positive_int
 
 DATASETS = ("bp4d", "disfa", "emotionet", "folder")
 
@@ -28,13 +29,6 @@ def _aus(value: str) -> tuple[int, ...]:
         return tuple(int(v.strip().upper().removeprefix("AU")) for v in value.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"--aus takes a dataset name or AU numbers like 1,2,4, got {value!r}")
-
-
-def _positive(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,21 +104,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, help="dataset root (see docs for the expected layouts)")
     p.add_argument("--output", required=True, help="output folder (this dataset's old shards are replaced)")
     p.add_argument("--no-flow", action="store_true", help="skip TV-L1 flow targets (has_flow=0 everywhere)")
-    p.add_argument("--workers", type=_positive, default=1,
+    p.add_argument("--workers", type=positive_int, default=1,
                    help="local worker processes: FnApiRunner, or the local Dask cluster of --runner dask (default 1)")
     p.add_argument("--dask-address", metavar="ADDR",
                    help="with --runner dask: scheduler to run on, e.g. tcp://HOST:8786 (default: a local cluster)")
     p.add_argument("--labels", help="labels CSV for emotionet/folder (file column + AU columns)")
     p.add_argument("--aus", type=_aus, help="AU set of the records: a dataset name or e.g. 1,2,4 (default per dataset)")
-    p.add_argument("--max-frames-per-sequence", type=_positive, help="at most N frames per sequence/video")
-    p.add_argument("--frame-step", type=_positive, default=1, help="keep every N-th frame (flow still uses t+3)")
+    p.add_argument("--max-frames-per-sequence", type=positive_int, help="at most N frames per sequence/video")
+    p.add_argument("--frame-step", type=positive_int, default=1, help="keep every N-th frame (flow still uses t+3)")
     p.add_argument("--tvl1", default="model",
                    help="TV-L1 preset plus overrides: model (default: fast on 64x64 pairs, for the 48x48 flow head), "
                    "fast or opencv (full 200x200), test; e.g. fast,size=100 or opencv,warps=3")
-    p.add_argument("--folds", type=_positive, default=3, help="number of folds (3: standard BP4D/DISFA parts)")
+    p.add_argument("--folds", type=positive_int, default=3, help="number of folds (3: standard BP4D/DISFA parts)")
     p.add_argument("--shards", type=int, default=0, help="shards per fold (0: let the runner decide)")
     p.add_argument("--min-face-size", type=int, default=40, help="skip faces smaller than this (px, tiny_face)")
-    p.add_argument("--detect-max-side", type=_positive, default=1024, help="detect on a copy at most this large")
+    p.add_argument("--detect-max-side", type=positive_int, default=1024, help="detect on a copy at most this large")
     p.add_argument("--name", help="dataset name in the records and shard names (default: --dataset)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -72,3 +72,15 @@ def test_pipeline_run_flags_put_only_preprocess_on_dask():
     assert _preprocess_options(flink) == {} and _beam_args(flink) == ["--runner=FlinkRunner"]
     with pytest.raises(CommandError, match="needs --runner dask"):
         _preprocess_options(argparse.Namespace(workers=None, runner=None, dask_address="tcp://h:1", extra=[]))
+
+
+def test_pipeline_run_passes_detect_max_side_to_preprocess_only_when_given(capsys):
+    from keras_au.cli import build_parser
+
+    parser = build_parser()
+    given = parser.parse_args(["pipeline", "run", "--data", "d", "--detect-max-side", "640"])
+    assert _preprocess_options(given) == {"detect_max_side": 640}
+    assert _preprocess_options(parser.parse_args(["pipeline", "run", "--data", "d"])) == {}  # cache keys kept
+    with pytest.raises(SystemExit):
+        parser.parse_args(["pipeline", "run", "--data", "d", "--detect-max-side", "0"])
+    assert "expected a positive integer, got 0" in capsys.readouterr().err
