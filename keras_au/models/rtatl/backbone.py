@@ -67,11 +67,16 @@ class RTATLBackbone(keras.layers.Layer):
         self.heads = AUHeads(a, cfg.dim, cfg.global_hidden, name="au_heads")
 
     def build(self, inputs_shape=None):
-        # Tracing (not running) the forward pass creates every sub-layer's variables, so a deserialised
-        # model is complete before its weights are loaded.
+        # One forward pass creates every sub-layer's variables, so a deserialised model is complete before its
+        # weights are loaded. Eagerly on one dummy face: 5-7x cheaper than tracing the same pass into a graph
+        # (measured: the trainer's 13.4 vs 1.9 s, ci preset), with the same variables and seeded draws.
         s = self.cfg.input_size
-        specs = {"image": tf.TensorSpec((None, s, s, 3), tf.float32), "landmarks": tf.TensorSpec((None, 68, 2))}
-        tf.function(lambda x: self.call(x, training=False)).get_concrete_function(specs)
+        if tf.executing_eagerly():
+            self.call({"image": np.zeros((1, s, s, 3), np.float32), "landmarks": self.mean_landmarks[None]},
+                      training=False)
+        else:
+            specs = {"image": tf.TensorSpec((None, s, s, 3), tf.float32), "landmarks": tf.TensorSpec((None, 68, 2))}
+            tf.function(lambda x: self.call(x, training=False)).get_concrete_function(specs)
         self.built = True
 
     # -- pieces the trainer reuses -------------------------------------------------------------

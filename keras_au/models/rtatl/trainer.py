@@ -129,15 +129,12 @@ class RTATLTrainer(keras.Model):
         return batch
 
     def build_all(self) -> None:
-        """Creates every variable (by tracing the training forward on a dummy batch) and builds the optimizers."""
+        """Creates every variable (one training forward on a dummy batch) and builds the optimizers."""
         if not self.built:
-            if tf.distribute.has_strategy():
-                # Mirrored variables cannot be created inside a traced function: one eager forward instead.
-                self.training_forward(self.dummy_batch(), training=False)
-            else:
-                # Tracing (not running) the full training graph creates every variable cheaply.
-                specs = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in self.dummy_batch().items()}
-                tf.function(lambda d: self.training_forward(d, training=False)).get_concrete_function(specs)
+            # One eager forward on a dummy batch: 7x cheaper than tracing it (ci preset 1.9 vs 13.4 s, demo 2.0
+            # vs 13.2 s), the same variables and seeded draws for every Table 1 row, and the only way under a
+            # strategy (mirrored variables cannot be created inside a traced function).
+            self.training_forward(self.dummy_batch(), training=False)
             self.built = True
         if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
             self.optimizer.build(self.main_variables)

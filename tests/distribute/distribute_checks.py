@@ -1,7 +1,7 @@
 """Runs the same short trainings single-device and mirrored over 2 logical CPU devices in ONE process
 (logical devices must be configured before TensorFlow starts, so tests call this as a subprocess).
 
-    python tests/distribute_checks.py CHECK OUT.json --records DIR [--unlabeled DIR] [--work DIR]
+    python tests/distribute/distribute_checks.py CHECK OUT.json --records DIR [--unlabeled DIR] [--work DIR]
 
 CHECK: ``backbone_t`` (deterministic Backbone^T, 5 steps: history and every checkpointed variable), ``rtatl`` or
 ``wild`` (a few steps: losses and per-step optimizer iteration counters). Each builds its step twice, once per
@@ -18,7 +18,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 from keras_au.distribute import configure_cpu_replicas  # noqa: E402
 
