@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
-# Two pytest workers (tests of one file stay on one worker: module fixtures are built once). On 2 cores this cuts
-# the suite from 28 to about 18 min; more workers only help on more cores (TEST_WORKERS=auto).
+# Two pytest workers (tests of one file stay on one worker: module fixtures are built once; the long subprocess
+# checks have a file each so both workers share them). More workers only help on more cores (TEST_WORKERS=auto).
 TEST_WORKERS ?= 2
 
 .PHONY: setup test demo bench sample-data info freeze clean

@@ -8,10 +8,6 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# TensorFlow's own (Eigen) CPU kernels instead of oneDNN for the suite and every subprocess it starts: the tests'
-# tiny models spend more in oneDNN's per-op set-up than in arithmetic (measured, session 17: an RTATL test file
-# 233 -> 208 s; the recorded golden runs still match). Users keep TF's default; TF_ENABLE_ONEDNN_OPTS=1 tests it.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def grace_hopper_path() -> str:
