@@ -56,7 +56,9 @@
     video.currentTime = Math.max(0, Math.min(end, xa.p2l(px)));
   }
 
-  Plotly.newPlot(plot, fig.data, fig.layout, { responsive: true, displaylogo: false }).then(() => {
+  // A double click returns to the whole clip, never to an autorange: two quick clicks (a double click for Plotly)
+  // must not move the axis under the pointer (autorange drops the half-frame margins the layout sets).
+  Plotly.newPlot(plot, fig.data, fig.layout, { responsive: true, displaylogo: false, doubleClick: "reset" }).then(() => {
     plot.addEventListener("mousedown", (e) => { down = [e.clientX, e.clientY]; }, true);
     plot.addEventListener("click", seekFromClick);
     video.addEventListener("timeupdate", follow);

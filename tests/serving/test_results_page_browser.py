@@ -129,6 +129,9 @@ def test_a_click_on_the_plot_at_time_t_moves_the_video_to_t(page):
     # centre of the element's *in-view* part, which moves with the scroll position (a CI run landed 3.5 px off).
     d.execute_script("window.__clicks = []; document.getElementById('plot').addEventListener('click',"
                      " (e) => window.__clicks.push(e.clientX), true)")
+    rng = d.execute_script("return document.getElementById('plot')._fullLayout.xaxis.range.slice()")
+    # The clicks come within Plotly's double-click delay: the axis must stay put (doubleClick "reset"; with
+    # Plotly's default the second click autoranged the axis and seeked 4 px off, measured).
     for t in (0.4, 1.0, 1.4):  # 1.4 s: in the shaded stretch without a face
         x, y, s_per_px = d.execute_script(
             "const p = document.getElementById('plot'); p.scrollIntoView({block: 'center'});"
@@ -151,6 +154,7 @@ def test_a_click_on_the_plot_at_time_t_moves_the_video_to_t(page):
         times = _times(page)
         frame = int(np.floor(now * 25 + 1e-3))
         _wait(lambda: _playhead(d) == pytest.approx(times[frame], abs=1e-6), "the playhead")
+    assert d.execute_script("return document.getElementById('plot')._fullLayout.xaxis.range") == rng
 
 
 def test_face_selector_and_values_toggle_switch_the_curves(page):
