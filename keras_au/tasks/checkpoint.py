@@ -29,15 +29,19 @@ def checkpoint_path(run_dir: str, stage: Optional[str] = None) -> str:
 
 def state_variables(model) -> dict:
     """Variables by group: the model's own (``model.state_variables()`` if it defines them), then one group per
-    optimizer the model holds, in a fixed order."""
+    optimizer the model holds, in a fixed order, then the weight average's state when the run keeps one."""
     if hasattr(model, "state_variables"):
-        return model.state_variables()
-    groups, seen = {"model": list(model.variables)}, set()
-    for attr in OPTIMIZER_ATTRS:
-        opt = getattr(model, attr, None)
-        if opt is not None and id(opt) not in seen:
-            seen.add(id(opt))
-            groups[attr] = list(opt.variables)
+        groups = model.state_variables()
+    else:
+        groups, seen = {"model": list(model.variables)}, set()
+        for attr in OPTIMIZER_ATTRS:
+            opt = getattr(model, attr, None)
+            if opt is not None and id(opt) not in seen:
+                seen.add(id(opt))
+                groups[attr] = list(opt.variables)
+    average = getattr(model, "weight_average", None)  # keras_au.tasks.weight_average, when the run averages
+    if average is not None:
+        groups["weight_average"] = list(average.state)
     return groups
 
 

@@ -4,7 +4,7 @@
     python tests/distribute/distribute_checks.py CHECK OUT.json --records DIR [--unlabeled DIR] [--work DIR]
 
 CHECK: ``backbone_t`` (deterministic Backbone^T, 5 steps: history and every checkpointed variable), ``rtatl`` or
-``wild`` (a few steps: losses and per-step optimizer iteration counters). Each builds its step twice, once per
+``wild`` (a few steps: losses and per-step optimizer iteration counters), ``weight_average`` (a small model). Each builds its step twice, once per
 strategy; under ``mirrored`` the first step's trace dominates (RTATL ~150 s on 2 cores: TF's custom-gradient
 walk for every synchronised-BatchNorm all-reduce, see docs/distributed.md).
 """
@@ -122,7 +122,33 @@ def check_wild(args) -> dict:
     return res
 
 
-CHECKS = {"backbone_t": check_backbone_t, "rtatl": check_rtatl, "wild": check_wild}
+def check_weight_average(args) -> dict:
+    """keras_au.tasks.weight_average on a small model, one device and mirrored: same count, same final weights."""
+    import contextlib
+
+    from keras_au.distribute import resolve
+    from keras_au.tasks.weight_average import WeightAverage
+
+    rng = np.random.RandomState(0)
+    x, y = rng.normal(size=(32, 3)).astype("float32"), rng.normal(size=(32, 1)).astype("float32")
+    res = {}
+    for kind in ("none", "mirrored"):
+        keras.utils.set_random_seed(1)
+        dist = resolve(kind, 2 if kind == "mirrored" else None, None)
+        with dist.scope() if kind == "mirrored" else contextlib.nullcontext():
+            # No BatchNorm: unsynchronised per-replica batch statistics would differ from one device's anyway.
+            m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(1)])
+            m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+            average = WeightAverage(m.variables, 0.9)
+        m.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[average])
+        res[kind] = {"count": int(keras.ops.convert_to_numpy(average.count)),
+                     "weights": [keras.ops.convert_to_numpy(v).tolist() for v in m.variables],
+                     "replicas": dist.describe().get("replicas")}
+    return res
+
+
+CHECKS = {"backbone_t": check_backbone_t, "rtatl": check_rtatl, "wild": check_wild,
+          "weight_average": check_weight_average}
 
 
 def main() -> int:

@@ -117,6 +117,7 @@ class RTATLTask(Task):
         from keras_au.data.input_pipeline import list_files
         from keras_au.models.rtatl.grad_probe import GradientProbe
         from keras_au.tasks.checkpoint import load_state, read_meta
+        from keras_au.tasks.weight_average import WeightAverage
 
         opts.fold = 0 if opts.fold is None else int(opts.fold)
         if opts.fold not in (0, 1, 2):
@@ -156,6 +157,10 @@ class RTATLTask(Task):
         trainer = build_trainer(cfg, weights=None if resuming else opts.weights, mixed=t.mixed_precision, xla=t.xla,
                                 dist=run.dist, init=preset)
         preset = None  # the preset's own copy of the backbone is no longer needed
+        if t.weight_average:  # before the restore: its state is part of the checkpoint
+            with run.dist.scope():
+                trainer.weight_average = WeightAverage(trainer.backbone.variables, t.weight_average,
+                                                       t.weight_average_ramp)
         initial_epoch = load_state(trainer, ckpt) if resuming else 0
         if not resuming:  # a resumed run keeps the record of how it started
             info["warm_start"] = _warm_start(trainer, cfg, opts)
@@ -174,8 +179,10 @@ class RTATLTask(Task):
                 probe_dir = os.path.join(run.write_path, "logs", "grad_probe")
                 probe = GradientProbe(probe_batch, t.grad_probe_every, probe_dir)
                 cbs.append(probe)
+            # The average goes first: at the last epoch's end it is written over the backbone before the checkpoint.
+            average = [trainer.weight_average] if t.weight_average else []
             trainer.fit(ds, epochs=t.epochs, steps_per_epoch=t.steps_per_epoch, initial_epoch=initial_epoch,
-                        callbacks=[*cbs, *opts.callbacks], verbose=opts.verbose)
+                        callbacks=[*average, *cbs, *opts.callbacks], verbose=opts.verbose)
             history = {k: list(v) for k, v in cbs[0].history.items()}
             if probe is not None:
                 history["grad_probe"] = (run.read("history.json") or {}).get("grad_probe", []) if resuming else []

@@ -34,8 +34,10 @@ class _CopyAfterFirstEpoch(keras.callbacks.Callback):
 def runs(tiny_records, tiny_unlabeled_records, tmp_path_factory):
     base = tmp_path_factory.mktemp("rtatl_runs")
     a, b = str(base / "uninterrupted"), str(base / "killed")
+    # With the weight average on, so resuming is checked with its state too (the paper's path, off, is the golden
+    # runs' and every other test's).
     kw = dict(model="rtatl", data=tiny_records, unlabeled=tiny_unlabeled_records, fold=0, preset="ci",
-              steps_per_epoch=2, seed=5, verbose=0)
+              steps_per_epoch=2, seed=5, verbose=0, overrides={"train.weight_average": 0.5})
     task.train(out=a, epochs=2, callbacks=[_CopyAfterFirstEpoch(a, b)], **kw)
     with np.load(checkpoint_path(b)) as z:
         epoch1 = {k: z[k] for k in z.files}
@@ -88,6 +90,21 @@ def test_resume_after_kill_equals_uninterrupted(runs):
     hist = _json(os.path.join(runs["a"], "history.json"))
     assert len(hist["l_sup"]) == 2 and all(np.isfinite(hist["loss"]))
     assert os.listdir(os.path.join(runs["a"], "logs"))  # TensorBoard
+
+
+def test_the_weight_average_is_checkpointed_apart_and_becomes_the_backbone_at_the_end(runs):
+    cfg = task.RTATLConfig.from_dict(_json(os.path.join(runs["a"], "run.json"))["config"])
+    trainer = task.build_trainer(cfg)
+    where = {id(v): i for i, v in enumerate(trainer.state_variables()["model"])}
+    positions = [where[id(v)] for v in trainer.backbone.variables if "float" in str(v.dtype)]
+    final, e1 = _state(checkpoint_path(runs["a"])), runs["epoch1"]
+    assert int(e1["weight_average/00000"]) == 2 and int(final["weight_average/00000"]) == 4  # one update per step
+    assert len([k for k in final if k.startswith("weight_average/")]) == len(positions) + 1
+    differ = 0
+    for j, pos in enumerate(positions, start=1):
+        np.testing.assert_array_equal(final[f"model/{pos:05d}"], final[f"weight_average/{j:05d}"])
+        differ += not np.allclose(e1[f"model/{pos:05d}"], e1[f"weight_average/{j:05d}"], rtol=1e-6, atol=1e-7)
+    assert differ > len(positions) // 2  # mid-run the live weights train on, the average is kept beside them
 
 
 def test_export_is_backbone_only_and_predicts_like_the_training_model(runs, tiny_records, tmp_path):
