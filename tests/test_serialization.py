@@ -101,6 +101,7 @@ CASES: dict[str, Case] = {
     "WildNetwork": Case(wild_network, lambda: images(32)),
     "StepLinearDecay": Case(_case("StepLinearDecay", 1e-3, 2, 6, 2, 2), lambda: (0, 3, 5, 9, 100)),
     "LinearDecay": Case(_case("LinearDecay", 1e-3, 2, 6, 2), lambda: (0, 3, 5, 9, 100)),
+    "LinearCooldown": Case(_case("LinearCooldown", 1e-3, 10, 0.3), lambda: (0, 6, 7, 8, 10, 20)),
     # rtatl
     "RTATLBackbone": Case(lambda: _cls("RTATLBackbone")(**dataclasses.asdict(rtatl_config().model)),
                            rtatl_inputs),

@@ -148,6 +148,9 @@ class TrainConfig:
     # Not in the paper: momentum of an exponential moving average of the backbone's weights (and BN statistics),
     # written over them at the end (keras_au.tasks.weight_average); 0 = off, the paper's last weights.
     weight_average: float = 0.0
+    # Not in the paper (a constant 3e-4): share of the run's last steps over which both learning rates fall
+    # linearly to 0 (keras_au.tasks.lr_cooldown); 0 = constant.
+    lr_cooldown: float = 0.0
     weight_average_ramp: float = 10.0  # decay min(momentum, (1 + n) / (ramp + n)); 10: TF's ExponentialMovingAverage
     shuffle_buffer: int = 2048
     seed: int = 0
@@ -240,6 +243,8 @@ def _validate_train(t: TrainConfig) -> None:
         raise ValueError(f"sup_weight_rule must be one of {POS_WEIGHT_RULES}, got {t.sup_weight_rule!r}")
     if not 0.0 <= t.weight_average < 1.0:
         raise ValueError(f"weight_average is a momentum in [0, 1) (0: off), got {t.weight_average}")
+    if not 0.0 <= t.lr_cooldown <= 1.0:
+        raise ValueError(f"lr_cooldown is a share of the steps in [0, 1] (0: constant rate), got {t.lr_cooldown}")
     if not t.weight_average_ramp > 1.0:
         raise ValueError(f"weight_average_ramp must be > 1, got {t.weight_average_ramp}")
     if t.unknown_patch_targets not in ("pseudo", "drop"):

@@ -143,13 +143,22 @@ class RTATLTrainer(keras.Model):
 
     def compile(self, optimizer=None, critic_optimizer=None, jit_compile=False, **kwargs):
         t = self.cfg.train
-        optimizer = optimizer or keras.optimizers.Adam(t.learning_rate)
+        optimizer = optimizer or keras.optimizers.Adam(self._rate(t.learning_rate))
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.roii:
-            critic = critic_optimizer or keras.optimizers.Adam(t.critic_learning_rate)
+            critic = critic_optimizer or keras.optimizers.Adam(self._rate(t.critic_learning_rate))
             # Keras wraps only the compiled optimizer; the critic's float16 gradients need their own scale.
             self.critic_optimizer = loss_scaled(critic, self.dtype_policy.name)
         self.build_all()
+
+    def _rate(self, rate: float):
+        """The paper's constant rate, or with ``lr_cooldown`` a linear fall to 0 over the run's last steps."""
+        t = self.cfg.train
+        if not t.lr_cooldown:
+            return rate
+        from keras_au.tasks.lr_cooldown import LinearCooldown
+
+        return LinearCooldown(rate, t.epochs * t.steps_per_epoch, t.lr_cooldown)
 
     def call(self, inputs, training=None):
         return self.backbone(inputs, training=training)
