@@ -75,4 +75,7 @@ class WeightAverage(keras.callbacks.Callback):
     def apply(self, reverse: bool = False) -> None:
         """Writes the averages over the variables (the run's final weights); ``reverse``: the other way."""
         for a, v in zip(self.averages, self.targets):
-            (a.assign(v.value) if reverse else v.assign(a.value))
+            if reverse:
+                a.assign(v.value)
+            else:
+                v.assign(a.value)
