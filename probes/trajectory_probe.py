@@ -7,7 +7,7 @@ last weights help? Answered from one training run.
 Trains ``keras-au train --model rtatl --preset demo --fold 0`` (or ``--preset``) for max(--snap) steps
 (epochs of 150 steps when that divides, else one epoch), keeps the backbone's weights after every step in
 --snap and, at the last step, exponential averages of them with TF's ramp (decay min(0.999, (1 + n) / (W + n))
-for each W in --ramps; BatchNorm statistics averaged too, as ``keras_au.tasks.weight_average`` does). Each
+for each W in --ramps; BatchNorm statistics averaged too: ``keras_au.tasks.weight_average``). Each
 snapshot is written over a copy of the run's checkpoint and scored on fold 0 with ``keras-au evaluate``; prints
 AUC, F1 and the all-positive F1 per snapshot and writes probes/results/trajectory_probe.jsonl (docs/rtatl.md,
 "Averaged weights").
@@ -42,6 +42,7 @@ def main() -> int:
 
     from keras_au.models.rtatl import task
     from keras_au.tasks.checkpoint import checkpoint_path, state_variables
+    from keras_au.tasks.weight_average import WeightAverage
 
     snaps = sorted(int(s) for s in a.snap.split(","))
     ramps = [float(w) for w in a.ramps.split(",")]
@@ -53,21 +54,21 @@ def main() -> int:
             self.vars = [v for v in self.model.backbone.variables if "float" in str(v.dtype)]
             where = {id(v): i for i, v in enumerate(state_variables(self.model)["model"])}
             self.positions = [where[id(v)] for v in self.vars]
-            self.avg = {w: [keras.ops.convert_to_numpy(v).copy() for v in self.vars] for w in ramps}
+            # The library's average, stepped here (not as a callback: it would write itself over the weights).
+            self.avg = {w: WeightAverage(self.vars, 0.999, w) for w in ramps}
+            for average in self.avg.values():
+                average.apply(reverse=True)
             self.n, self.snaps = 0, {}
 
         def on_train_batch_end(self, batch, logs=None):
-            cur = [keras.ops.convert_to_numpy(v) for v in self.vars]
-            for w, avg in self.avg.items():
-                d = min(0.999, (1 + self.n) / (w + self.n))
-                for x, c in zip(avg, cur):
-                    x *= d
-                    x += (1 - d) * c
+            for average in self.avg.values():
+                average.update()
             self.n += 1
             if self.n in snaps:
-                self.snaps[f"{self.n}-last"] = [c.copy() for c in cur]
+                self.snaps[f"{self.n}-last"] = [keras.ops.convert_to_numpy(v).copy() for v in self.vars]
                 if self.n == steps:
-                    self.snaps.update({f"{self.n}-average{w:g}": [x.copy() for x in v] for w, v in self.avg.items()})
+                    self.snaps.update({f"{self.n}-average{w:g}": [keras.ops.convert_to_numpy(x) for x in a.averages]
+                                       for w, a in self.avg.items()})
 
     snap = Snapshots()
     overrides = dict(s.split("=", 1) for s in a.set) or None

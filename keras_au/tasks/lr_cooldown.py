@@ -26,3 +26,11 @@ class LinearCooldown(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self) -> dict:
         return {"rate": self.rate, "total_steps": self.total_steps, "share": self.share}
+
+
+def rate_schedule(rate: float, train) -> float | LinearCooldown:
+    """``rate`` as it is (a constant, the papers'), or with ``train.lr_cooldown`` > 0 its cool-down over the
+    run's ``train.epochs * train.steps_per_epoch`` steps."""
+    if not train.lr_cooldown:
+        return rate
+    return LinearCooldown(rate, train.epochs * train.steps_per_epoch, train.lr_cooldown)

@@ -43,7 +43,7 @@ class WeightAverage(keras.callbacks.Callback):
         # From a copy: keras.Variable(v.value) would wrap v's own tf.Variable and alias it.
         self.averages = [keras.Variable(keras.ops.convert_to_numpy(v), dtype=v.dtype, trainable=False,
                                         name="weight_average") for v in self.targets]
-        self._update = tf.function(self._update_eager, autograph=False)
+        self.update = tf.function(self._update_eager, autograph=False)  # one averaging step
 
     @property
     def state(self) -> list:
@@ -66,7 +66,7 @@ class WeightAverage(keras.callbacks.Callback):
             self.apply(reverse=True)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._update()
+        self.update()
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 >= self.params.get("epochs", float("inf")):

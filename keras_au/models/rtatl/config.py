@@ -148,10 +148,10 @@ class TrainConfig:
     # Not in the paper: momentum of an exponential moving average of the backbone's weights (and BN statistics),
     # written over them at the end (keras_au.tasks.weight_average); 0 = off, the paper's last weights.
     weight_average: float = 0.0
+    weight_average_ramp: float = 10.0  # decay min(momentum, (1 + n) / (ramp + n)); 10: TF's ExponentialMovingAverage
     # Not in the paper (a constant 3e-4): share of the run's last steps over which both learning rates fall
     # linearly to 0 (keras_au.tasks.lr_cooldown); 0 = constant.
     lr_cooldown: float = 0.0
-    weight_average_ramp: float = 10.0  # decay min(momentum, (1 + n) / (ramp + n)); 10: TF's ExponentialMovingAverage
     shuffle_buffer: int = 2048
     seed: int = 0
     xla: bool = False

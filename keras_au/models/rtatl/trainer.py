@@ -44,6 +44,7 @@ from keras_au.models.rtatl.jigsaw_head import JigsawHead, max_hamming_permutatio
 from keras_au.models.rtatl.roi_extract import blanked_fraction, box_mask, crop_bilinear
 from keras_au.models.rtatl.roi_inpainting import PatchClassifier, PatchDiscriminator, PatchGenerator
 from keras_au.models.rtatl.rotation_head import NUM_ROTATIONS, RotationHead, rotate_batch
+from keras_au.tasks.lr_cooldown import rate_schedule
 
 MEAN_METRICS = ("loss", "l_sup", "l_d", "l_c", "l_adv_g", "l_rec", "l_cg", "l_g", "l_flow", "l_pretext",
                 "pretext_acc", "sup_label_share", "pseudo_acc", "pseudo_acc_blanked")
@@ -143,22 +144,13 @@ class RTATLTrainer(keras.Model):
 
     def compile(self, optimizer=None, critic_optimizer=None, jit_compile=False, **kwargs):
         t = self.cfg.train
-        optimizer = optimizer or keras.optimizers.Adam(self._rate(t.learning_rate))
+        optimizer = optimizer or keras.optimizers.Adam(rate_schedule(t.learning_rate, t))
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         if self.roii:
-            critic = critic_optimizer or keras.optimizers.Adam(self._rate(t.critic_learning_rate))
+            critic = critic_optimizer or keras.optimizers.Adam(rate_schedule(t.critic_learning_rate, t))
             # Keras wraps only the compiled optimizer; the critic's float16 gradients need their own scale.
             self.critic_optimizer = loss_scaled(critic, self.dtype_policy.name)
         self.build_all()
-
-    def _rate(self, rate: float):
-        """The paper's constant rate, or with ``lr_cooldown`` a linear fall to 0 over the run's last steps."""
-        t = self.cfg.train
-        if not t.lr_cooldown:
-            return rate
-        from keras_au.tasks.lr_cooldown import LinearCooldown
-
-        return LinearCooldown(rate, t.epochs * t.steps_per_epoch, t.lr_cooldown)
 
     def call(self, inputs, training=None):
         return self.backbone(inputs, training=training)
