@@ -51,6 +51,15 @@ from keras_au.sample.facs_points import (
     tidy_landmarks,
 )
 
+__all__ = [  # this module's names, then the re-exported ones
+    "FOREHEAD_FOLLOW", "BELOW_JAW_FOLLOW", "CLOSING_PAIRS", "CLOSURE_MAX", "RenderedMotion", "motion",
+    "shape_displacement", "displacement", "moved_points",
+    "AU_MOTION", "CH", "INTERACTIONS", "MOTION_AUS", "NL", "Interaction", "Move", "INTENSITY_KNOTS", "SCALE_KNOTS",
+    "VISIBILITY_FLOOR", "intensity_of_scale", "motion_scale", "BELOW_JAW", "CHEEK", "FOREHEAD", "MIRROR",
+    "NASOLABIAL", "NUM_CONTROL", "NUM_LANDMARKS", "SIDE", "TEETH", "TEETH_BELOW", "TEETH_OFFSET_PX", "FaceFrame",
+    "control_points", "face_frame", "tidy_landmarks",
+]
+
 FOREHEAD_FOLLOW = 0.45  # share of the brow's motion the forehead point takes
 BELOW_JAW_FOLLOW = 0.5  # share of the jaw's motion the point below it takes
 
