@@ -8,7 +8,7 @@ pycls/detectron2's ``PreciseBN``; weights untouched), instead of the PyTorch-mom
 which weigh the last ≈ 10 batches of 16, from the few people a shuffle window holds. The batches are the run's
 own training input (same folds, augmentation and batch size, another shuffle seed). The re-estimated copy and
 the run itself are scored on the run's test fold with ``keras-au evaluate``; prints both and appends a row to
-probes/results/precise_bn_probe.jsonl (docs/rtatl.md, "BatchNorm statistics and input size").
+probes/results/precise_bn_probe.jsonl (docs/rtatl.md, "Whose faces refuse the gate").
 """
 
 from __future__ import annotations
