@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         path = _finish(out, info)
     if info.get("not_blessed"):
         print(f"demo finished in {time.time() - t_start:.0f} s (see {path})")
-        print(f"NOT BLESSED: {info['not_blessed']}")
+        print(f"NOT BLESSED: {_bars(info['not_blessed'])}")
         return EXIT_NOT_BLESSED
     if errors:
         print(f"demo finished with errors in {time.time() - t_start:.0f} s (see {path}):\n  " + "\n  ".join(errors))
@@ -296,6 +296,11 @@ def write_report(out: str, info: dict) -> str:
     return path
 
 
+def _bars(reason: str) -> str:
+    """The gate's failing bars without its own "NOT blessed: " prefix (the demo's line already says so)."""
+    return reason.removeprefix("NOT blessed: ")
+
+
 def _served_lines(out: str, info: dict) -> list[str]:
     push, dest = info["push"], info.get("served_dir")
     link = f"[{_rel(dest, out)}]({_rel(dest, out)})" if dest else ""
@@ -303,7 +308,7 @@ def _served_lines(out: str, info: dict) -> list[str]:
         return [f"Fold {push['fold']} model (best held-out macro F1) blessed and pushed as a TF Serving SavedModel: "
                 f"{link} (signatures `serving_default`, `predict_landmarks`, `serve_bytes`)."]
     if info.get("not_blessed") and dest:
-        return [f"**NOT BLESSED, nothing is served**: {push['reason']}. The bars and their numbers are in the "
+        return [f"**NOT BLESSED, nothing is served**: {_bars(push['reason'])}. The bars and their numbers are in the "
                 "table above and in [demo.json](demo.json) (`gate`). For inspection only, the refused fold "
                 f"{info['served_fold']} model was exported to {link}; TFLite and predictions below use it."]
     if dest:

@@ -77,6 +77,7 @@ def test_refused_model_still_gets_tflite_and_predictions_marked_not_blessed(tmp_
                 predict={"video": "v.mp4", "csv": str(tmp_path / "p.csv"), "plot": str(tmp_path / "p.png"),
                          "faces": 9, "frames": 10, "fps": 20.0})
     text = open(_finish(str(tmp_path), info)).read()
-    assert "**NOT BLESSED, nothing is served**" in text and "(unblessed_model/keras_au/1)" in text
+    assert "**NOT BLESSED, nothing is served**: min_auc: fold 1 AUC 0.51 < 0.60." in text
+    assert "(unblessed_model/keras_au/1)" in text
     assert "## TFLite" in text and "## Predictions on a real video" in text
     assert EXIT_NOT_BLESSED not in (0, 1, 2)  # served, failed stage / crash, usage error
