@@ -122,9 +122,12 @@ class PipelineConfig:
             return
         from keras_au.models import registry
 
-        missing = [n for n in asked if n not in registry.get_task(self.model).train_option_names()]
+        task = registry.get_task(self.model)
+        missing = [n for n in asked if n not in task.train_option_names()]
         if missing:
             raise ValueError(f"--model {self.model} does not take {', '.join('--' + n.replace('_', '-') for n in missing)}")
+        if self.init is not None:  # a preset that cannot fit the model is refused here, not in the Trainer
+            task.check_init(self.init, self.preset, self.overrides)
 
     @property
     def trainer_distribute(self) -> Optional[str]:

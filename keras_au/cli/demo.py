@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.gate import gate_inputs
     from pipeline.local_runner import PipelineRunError, run_local
 
+    if args.init is not None:  # a preset that cannot fit the model is refused before the sample is built
+        try:
+            registry.get_task(args.model).check_init(args.init, args.preset, parse_overrides(args.set))
+        except ValueError as e:
+            raise CommandError(str(e)) from e
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     stage = _Stages()
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             steps_per_epoch=args.steps_per_epoch, seed=args.seed, held_out=args.held_out, flow=args.flow, min_mean_f1=args.min_f1,
             min_f1_gain=args.min_f1_gain, min_auc=args.min_auc, max_f1_drop=args.max_f1_drop,
             preprocess_options={"workers": args.workers}, unlabeled_options=UNLABELED_OPTIONS,
-            overrides=parse_overrides(args.set),
+            overrides=parse_overrides(args.set), init=args.init,
             beam_pipeline_args=list(args.extra or []),
         )
         try:
@@ -377,6 +382,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=DEMO_STEPS, help=f"default {DEMO_STEPS}")
     add_held_out_flag(p, DEMO_HELD_OUT)
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of training (default 0)")
+    p.add_argument("--init", metavar="scratch|imagenet|PRESET|DIR",
+                   help="initial backbone weights, as `keras-au train --init` (default scratch; nothing is fetched "
+                   "unless this names a hub preset; imagenet needs --set model.resnet_width=64)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model config field (repeatable)")
     p.add_argument("--min-f1", type=float, default=0.0, help="absolute blessing bar (default 0: on synthetic "
                    "AUs no absolute F1 means much; the relative bars below are the real runs' defaults)")

@@ -140,6 +140,23 @@ def check_resnet18(config: dict, width: int, preset: str) -> None:
                                              if arch == "ResNet-18" else ""))
 
 
+# Hub presets whose ResNet-18 width is known without fetching anything (keras-hub's resnet_18_imagenet is the
+# standard ResNet-18), so a width mismatch is refused before a pipeline or demo starts its work.
+KNOWN_WIDTHS = {IMAGENET_PRESET: 64}
+
+
+def preflight(init: str | None, width: int) -> None:
+    """Offline check before any work: refuses (``ValueError``) a preset folder whose ``config.json`` is not a
+    ResNet-18 of ``width``, or a hub preset known to have another width. Other hub presets are checked when the
+    Trainer loads them (``load``); nothing is fetched here."""
+    kind, preset = resolve(init)
+    if kind == "dir":
+        check_resnet18(_read_config(kind, preset), width, preset)
+    elif kind == "hub" and KNOWN_WIDTHS.get(preset, width) != width:
+        raise ValueError(f"--init {init}: {preset} is a ResNet-18 of width {KNOWN_WIDTHS[preset]}, the model's is "
+                         f"{width} (--set model.resnet_width={KNOWN_WIDTHS[preset]} picks the model's width)")
+
+
 def _check_weights_file(kind: str, preset: str) -> None:
     if kind != "dir":
         return

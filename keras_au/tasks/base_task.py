@@ -114,6 +114,10 @@ class Task:
         write_json(os.path.join(out, "export.json"), {**shared, **meta})
         return out
 
+    def check_init(self, init: str | None, preset: str, overrides: dict | None = None) -> None:
+        """Refuses, before any work, an ``init`` that cannot fit the model ``preset`` + ``overrides`` builds
+        (families whose options take ``init`` override this)."""
+
     def warm_start_weights(self, run_dir: str, out: str) -> str | None:
         """Writes the trained model's weights into ``out`` for a later run's ``warm_start`` option; returns the
         file, or None when the family cannot warm start (its options have no ``warm_start``)."""

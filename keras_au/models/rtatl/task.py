@@ -217,6 +217,9 @@ class RTATLTask(Task):
         }
         return build_inference_model(trainer.backbone), meta
 
+    def check_init(self, init: str | None, preset: str, overrides: dict | None = None) -> None:
+        backbone_init.preflight(init, make_config(preset=preset, overrides=overrides).model.resnet_width)
+
     def warm_start_weights(self, run_dir: str, out: str) -> str | None:
         from keras_au.models.registry import run_info
         from keras_au.tasks.checkpoint import checkpoint_path

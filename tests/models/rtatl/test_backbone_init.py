@@ -190,3 +190,30 @@ def test_init_preset_command_saves_a_loadable_preset(preset_dir, tmp_path, monke
     np.testing.assert_allclose(loaded.input_scale, SCALE, rtol=1e-6)
     assert main(["init-preset", "fake_hub", "--out", out]) == 2  # refuses to overwrite
     assert "not empty" in capsys.readouterr().err
+
+
+def test_preflight_refuses_a_preset_of_another_width_offline(preset_dir, no_network):
+    backbone_init.preflight(preset_dir, WIDTH)  # fits: nothing raised
+    with pytest.raises(ValueError, match=rf"width {2 * WIDTH}.*--set model.resnet_width"):
+        backbone_init.preflight(preset_dir, 2 * WIDTH)
+    with pytest.raises(ValueError, match=r"resnet_18_imagenet is a ResNet-18 of width 64, the model's is 32"):
+        backbone_init.preflight("imagenet", 32)
+    backbone_init.preflight("imagenet", 64)  # known width: no fetch (the network is refused in this test)
+    backbone_init.preflight("resnet_18_made_up", 32)  # unknown hub preset: left to the Trainer, nothing fetched
+    backbone_init.preflight(None, 32)
+
+
+def test_pipeline_and_demo_refuse_a_preset_that_cannot_fit_before_any_work(preset_dir, no_network, tmp_path, capsys):
+    from keras_au.cli import main
+    from pipeline.configs import PipelineConfig
+
+    demo_width = make_config("rtatl", "demo").model.resnet_width
+    assert demo_width != WIDTH
+    with pytest.raises(ValueError, match=rf"width {demo_width}"):
+        PipelineConfig(data_dir=str(tmp_path), preset="demo", init=preset_dir)
+    PipelineConfig(data_dir=str(tmp_path), preset="demo", init=preset_dir,
+                   overrides={"model.resnet_width": WIDTH})  # --set picks the width: accepted
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--init", "imagenet", "--offline"]) == 2
+    assert "resnet_18_imagenet is a ResNet-18 of width 64" in capsys.readouterr().err
+    assert not out.exists()  # refused before the sample or the pipeline started
