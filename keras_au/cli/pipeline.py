@@ -66,6 +66,8 @@ def _preprocess_options(args: argparse.Namespace) -> dict:
     from pipeline.beam.dask_cluster import is_dask
 
     opts: dict = {"workers": args.workers} if args.workers else {}
+    if getattr(args, "shards", None):  # given only: the default keeps earlier runs' cache keys
+        opts["num_shards"] = args.shards
     if getattr(args, "detect_max_side", None):  # given only: the default keeps earlier runs' cache keys
         opts["detect_max_side"] = args.detect_max_side
     if is_dask(getattr(args, "runner", None)):
@@ -168,6 +170,10 @@ def _add_config_flags(p: argparse.ArgumentParser, root_default: str | None) -> N
                    help="TV-L1 flow targets for the OFE task (default on)")
     p.add_argument("--workers", type=int,
                    help="preprocessing worker processes: FnApiRunner or local Dask cluster (default: Beam args or 1)")
+    p.add_argument("--shards", type=positive_int, metavar="N",
+                   help="N shards per fold, written in a fixed order (the same records in the same order on every "
+                   "run, so a seed repeats its training; a shuffle of the examples). Default: one file per Beam "
+                   "bundle, in the workers' order")
     p.add_argument("--detect-max-side", type=positive_int, metavar="PX",
                    help="face detection on a copy at most PX on its longer side, as `keras-au preprocess` "
                    "(default 1024)")

@@ -112,7 +112,8 @@ def to_example_bytes(rec: FaceRecord) -> bytes:
         "flow_preset": bytes_(rec.flow_preset.encode() if has_flow else b""),
         "flow_resolution": ints([int(rec.flow_resolution) if has_flow else 0]),
     }
-    return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString()
+    # deterministic: map entries in key order, so the same example is the same bytes in every worker process
+    return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString(deterministic=True)
 
 
 def feature_spec(num_aus: int) -> dict:

@@ -8,7 +8,8 @@ itself instead of using ``WriteToTFRecord``/``WriteToText`` (their side inputs a
 steps are not translated). What the chain carries, and where it ends up below the staging folder:
 
     ("example", fold, bytes, key)  -> parts/fold-<k>/<uuid>.tfrecord.gz   one file per fold and bundle
-                                      (or shard-SSSSS.tfrecord.gz with a fixed shard count)
+                                      (or shard-SSSSS.tfrecord.gz with a fixed shard count: the same
+                                      files, in key order, in every run)
     ("skip", dict)                 -> dead_letter.jsonl                   sorted lines
     ("issue", dict)                -> label_issues.jsonl                  sorted lines
     ("stats", dict)                -> stats.json                          merged accounting
@@ -81,9 +82,9 @@ class WriteBundleFn(beam.DoFn):
 
 
 def key_by_shard(rec: tuple, num_shards: int) -> tuple:
-    """``("example", fold, bytes, key)`` -> ``((fold, shard), bytes)``."""
+    """``("example", fold, bytes, key)`` -> ``((fold, shard), (key, bytes))``."""
     _, fold, data, key = rec
-    return (int(fold), shard_of(key, num_shards)), data
+    return (int(fold), shard_of(key, num_shards)), (key, data)
 
 
 class WriteShardFn(beam.DoFn):
@@ -97,7 +98,9 @@ class WriteShardFn(beam.DoFn):
         path = os.path.join(self.work_dir, PARTS_DIR, f"fold-{fold}", f"shard-{shard:05d}{SHARD_SUFFIX}")
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with _tfrecord_writer(tmp) as writer:
-            for data in sorted(examples):  # the same bytes whichever worker order the shuffle gave
+            # In key (subject|sequence|frame) order: the same file whichever worker order the shuffle gave, so the
+            # training input, which reads shards in order through a shuffle buffer, is the same in every run.
+            for _, data in sorted(examples):
                 writer.write(data)
         _replace(tmp, path)
         yield "shard", {"fold": int(fold), "path": path}

@@ -84,3 +84,15 @@ def test_pipeline_run_passes_detect_max_side_to_preprocess_only_when_given(capsy
     with pytest.raises(SystemExit):
         parser.parse_args(["pipeline", "run", "--data", "d", "--detect-max-side", "0"])
     assert "expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_pipeline_run_passes_fixed_shards_to_preprocess_only_when_given(capsys):
+    from keras_au.cli import build_parser
+
+    parser = build_parser()
+    given = parser.parse_args(["pipeline", "run", "--data", "d", "--shards", "2", "--workers", "2"])
+    assert _preprocess_options(given) == {"workers": 2, "num_shards": 2}
+    assert "num_shards" not in _preprocess_options(parser.parse_args(["pipeline", "run", "--data", "d"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["pipeline", "run", "--data", "d", "--shards", "0"])
+    assert "expected a positive integer, got 0" in capsys.readouterr().err
