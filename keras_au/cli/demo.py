@@ -319,7 +319,9 @@ def _served_lines(out: str, info: dict) -> list[str]:
     if info.get("not_blessed") and dest:
         return [f"**NOT BLESSED, nothing is served**: {_bars(push['reason'])}. The bars and their numbers are in the "
                 "table above and in [demo.json](demo.json) (`gate`). For inspection only, the refused fold "
-                f"{info['served_fold']} model was exported to {link}; TFLite and predictions below use it."]
+                f"{info['served_fold']} model was exported to {link}; TFLite and predictions below use it. "
+                "Why a from-scratch model on the embedded sample lands near the F1 bar, so that some seeds are "
+                "refused: docs/rtatl.md of keras-au, \"Whose faces refuse the gate\"."]
     if dest:
         return [f"This run's model was not pushed ({push['reason']}); the version served before stays: {link}. "
                 "TFLite and predictions below use it."]

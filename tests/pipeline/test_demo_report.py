@@ -78,6 +78,6 @@ def test_refused_model_still_gets_tflite_and_predictions_marked_not_blessed(tmp_
                          "faces": 9, "frames": 10, "fps": 20.0})
     text = open(_finish(str(tmp_path), info)).read()
     assert "**NOT BLESSED, nothing is served**: min_auc: fold 1 AUC 0.51 < 0.60." in text
-    assert "(unblessed_model/keras_au/1)" in text
+    assert "(unblessed_model/keras_au/1)" in text and '"Whose faces refuse the gate"' in text
     assert "## TFLite" in text and "## Predictions on a real video" in text
     assert EXIT_NOT_BLESSED not in (0, 1, 2)  # served, failed stage / crash, usage error
