@@ -25,6 +25,18 @@ class MediaError(ValueError):
         self.reason = reason
 
 
+def imageio_ffmpeg():
+    """imageio-ffmpeg, set to start ffmpeg without a ``preexec_fn``. With one (its default, to keep Ctrl-C from
+    ffmpeg) Python forks instead of vfork-exec, and gRPC's fork handlers (TensorFlow and TFX load gRPC) can end
+    the child before it runs ffmpeg: "Could not load meta information" with a gRPC epoll error as ffmpeg's only
+    output (seen once in the suite). ``IMAGEIO_FFMPEG_NO_PREVENT_SIGINT`` is imageio-ffmpeg's own switch for hangs
+    on fork (its issue #58); it is read at each call."""
+    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
+    import imageio_ffmpeg as module
+
+    return module
+
+
 def is_image(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 

@@ -81,10 +81,11 @@ def _playable(video: str, out_html: str) -> str:
     """A URL (relative to the page) of an H.264/yuv420p mp4 of ``video`` in the page's folder, so page and video
     move together: the file itself when it is one there; ``<page stem>.mp4`` beside the page otherwise (a hard
     link or copy of an H.264 mp4 elsewhere, or a re-encoding with imageio-ffmpeg's bundled ffmpeg)."""
-    import imageio_ffmpeg
+    from keras_au.media import imageio_ffmpeg
 
+    ffmpeg = imageio_ffmpeg()
     here = os.path.dirname(os.path.abspath(out_html))
-    gen = imageio_ffmpeg.read_frames(video)
+    gen = ffmpeg.read_frames(video)
     try:
         meta = next(gen)
     except (RuntimeError, StopIteration, OSError) as e:
@@ -108,7 +109,7 @@ def _playable(video: str, out_html: str) -> str:
                 shutil.copyfile(video, tmp)
     else:
         with atomic_path(target) as tmp:
-            cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", video, "-an", "-c:v", "libx264",
+            cmd = [ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", video, "-an", "-c:v", "libx264",
                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
                    "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-movflags", "+faststart", "-f", "mp4", tmp]
             done = subprocess.run(cmd, capture_output=True, text=True)

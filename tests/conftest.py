@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests read videos with imageio-ffmpeg directly too: start ffmpeg without a fork (keras_au.media.imageio_ffmpeg).
+os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 
 
 def grace_hopper_path() -> str:

@@ -99,12 +99,12 @@ class OverlayWriter:
     temporary name that replaces ``path`` only when ``close()`` succeeds (``abort()`` removes it)."""
 
     def __init__(self, path: str, size: tuple[int, int], fps: float, crf: int = 23):
-        import imageio_ffmpeg
+        from keras_au.media import imageio_ffmpeg
 
         self.path, self.size, self.frames = path, size, 0
         self._atomic = atomic_path(path)
         tmp = self._atomic.__enter__()
-        self._gen = imageio_ffmpeg.write_frames(
+        self._gen = imageio_ffmpeg().write_frames(
             tmp, size, fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", macro_block_size=2,
             quality=None, ffmpeg_log_level="error",
             output_params=["-crf", str(crf), "-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4"])

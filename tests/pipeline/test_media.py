@@ -52,3 +52,15 @@ def test_unreadable_videos_raise_media_errors(tmp_path, content, reason):
 
 def test_extensions():
     assert is_image("a/B.JPG") and is_video("x.MP4") and not is_image("x.avi") and not is_video("notes.txt")
+
+
+def test_imageio_ffmpeg_starts_ffmpeg_without_a_fork_hook(monkeypatch):
+    """With a preexec_fn Python forks, and gRPC's fork handlers (TF, TFX) can end the child before ffmpeg runs."""
+    from imageio_ffmpeg import _utils
+
+    from keras_au.media import imageio_ffmpeg
+
+    monkeypatch.delenv("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", raising=False)
+    assert _utils._popen_kwargs(prevent_sigint=True)["preexec_fn"] is not None  # imageio-ffmpeg's default
+    module = imageio_ffmpeg()
+    assert module.read_frames and _utils._popen_kwargs(prevent_sigint=True)["preexec_fn"] is None
