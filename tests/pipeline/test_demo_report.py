@@ -29,12 +29,12 @@ def _info(tmp_path, quality: float) -> dict:
 
 
 def test_refused_model_report_names_the_failed_bars_and_demo_json_keeps_the_gate_inputs(tmp_path):
-    from keras_au.cli.demo import _finish
+    from keras_au.cli.demo_report import finish_report
 
     info = _info(tmp_path, quality=0.0)  # chance
     assert not info["fold_report"]["blessed"]
     info["push"] = {"pushed": False, "reason": "NOT blessed: f1_gain: ...; min_auc: ..."}
-    path = _finish(str(tmp_path), info)
+    path = finish_report(str(tmp_path), info)
     text = open(path).read()
     assert "**Nothing is served**" in text and "| min_auc | **FAIL** |" in text and "## TFLite" not in text
     saved = json.load(open(tmp_path / "demo.json"))
@@ -46,7 +46,7 @@ def test_refused_model_report_names_the_failed_bars_and_demo_json_keeps_the_gate
 
 
 def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
-    from keras_au.cli.demo import _finish
+    from keras_au.cli.demo_report import finish_report
 
     info = _info(tmp_path, quality=0.8)
     assert info["fold_report"]["blessed"], info["fold_report"]["gate"]["reasons"]
@@ -58,7 +58,7 @@ def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
                          "curve_motion": {"AU01": {"raw_mean": 0.6, "raw_sd": 0.05, "calibrated_mean": 0.3,
                                                   "calibrated_sd": 0.04}},
                          "html": str(tmp_path / "predictions" / "v.html")})
-    text = open(_finish(str(tmp_path), info)).read()
+    text = open(finish_report(str(tmp_path), info)).read()
     assert "Results page" in text and "(predictions/v.html)" in text
     assert "blessed and pushed" in text and "(serving_model/keras_au/1)" in text
     assert "## TFLite" in text and "held-out faces of fold 0" in text and "9 faces in 10 frames" in text
@@ -67,7 +67,8 @@ def test_served_model_report_links_the_version_tflite_and_predictions(tmp_path):
 
 
 def test_refused_model_still_gets_tflite_and_predictions_marked_not_blessed(tmp_path):
-    from keras_au.cli.demo import EXIT_NOT_BLESSED, _finish
+    from keras_au.cli.demo import EXIT_NOT_BLESSED
+    from keras_au.cli.demo_report import finish_report
 
     info = _info(tmp_path, quality=0.0)
     dest = str(tmp_path / "unblessed_model" / "keras_au" / "1")
@@ -76,7 +77,7 @@ def test_refused_model_still_gets_tflite_and_predictions_marked_not_blessed(tmp_
                 tflite={"variants": {}, "faces": 64},
                 predict={"video": "v.mp4", "csv": str(tmp_path / "p.csv"), "plot": str(tmp_path / "p.png"),
                          "faces": 9, "frames": 10, "fps": 20.0})
-    text = open(_finish(str(tmp_path), info)).read()
+    text = open(finish_report(str(tmp_path), info)).read()
     assert "**NOT BLESSED, nothing is served**: min_auc: fold 1 AUC 0.51 < 0.60." in text
     assert "(unblessed_model/keras_au/1)" in text and '"Whose faces refuse the gate"' in text
     assert "## TFLite" in text and "## Predictions on a real video" in text
